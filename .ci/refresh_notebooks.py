@@ -1,0 +1,61 @@
+"""Re-run lesson notebooks on a fresh lab engine and save their outputs.
+
+    .venv/bin/python .ci/refresh_notebooks.py                  # every lesson
+    .venv/bin/python .ci/refresh_notebooks.py notebooks/04-*.ipynb
+
+The saved outputs are what a learner sees before running a cell, and what nbval
+compares the cells marked NBVAL_CHECK_OUTPUT against. They are made under the
+same conditions as the test run (notebooks/conftest.py): the lab engine, a fixed
+clock and seed, and a fresh LABKIT_HOME per notebook.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "notebooks"))
+from conftest import FIXED_ENV  # noqa: E402  (the same settings the tests use)
+
+
+def refresh(path: Path) -> None:
+    home = Path(tempfile.mkdtemp(prefix="lk-nb-"))
+    env = {**os.environ, **FIXED_ENV, "LABKIT_HOME": str(home)}
+    for var in ("DOCKER_HOST", "LABKIT_DOCKER_HOST", "DOCKER_CONTEXT"):
+        env.pop(var, None)
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    try:
+        client.execute(env=env)
+    finally:
+        subprocess.run([sys.executable, "-m", "labkit", "engine", "stop"], env=env, check=False,
+                       capture_output=True, timeout=30)  # fmt: skip
+        shutil.rmtree(home, ignore_errors=True)
+    nbformat.write(notebook, path)
+    print(f"refreshed {path.relative_to(ROOT)}")
+
+
+def main(args: list[str]) -> int:
+    paths = [Path(a).resolve() for a in args] or sorted(
+        (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")
+    )
+    for path in paths:
+        refresh(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,179 @@
+"""The lab engine process: ``python -m labkit.engine serve --home DIR``.
+
+``labkit engine start`` runs this in the background; run it in a terminal to
+watch the engine's log as it serves. It holds a lock in DIR for as long as it
+lives, so that two engines never share a socket and a crashed one is easy to
+tell from a running one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from labkit.engine import control
+
+log = logging.getLogger("labkit.engine")
+
+EXIT_ALREADY_RUNNING = 3
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m labkit.engine",
+        description="The lab engine: a Docker Engine API server on a private Unix socket.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="serve the Engine API in the foreground")
+    serve.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="the engine's folder: socket, pidfile, log, state (default: labkit's engine folder)",
+    )
+    serve.add_argument(
+        "--socket", type=Path, default=None, help="listen here instead of HOME/engine.sock"
+    )
+    serve.add_argument(
+        "--log-level",
+        default=None,
+        choices=LOG_LEVELS,
+        help="how much to log (default: LABKIT_ENGINE_LOG, else info)",
+    )
+    return parser
+
+
+class _UTCFormatter(logging.Formatter):
+    converter = time.gmtime
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        t = self.converter(record.created)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{int(record.msecs):03d}Z"
+
+
+def setup_logging(level: str | None) -> None:
+    """Log to stderr (``labkit engine start`` sends it to the log file), times in UTC."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    wrong = None
+    if level is None:
+        level = os.environ.get("LABKIT_ENGINE_LOG", "") or "info"
+        if level.lower() not in LOG_LEVELS:
+            wrong, level = level, "info"
+    root.setLevel(level.upper())
+    if wrong is not None:
+        log.warning("LABKIT_ENGINE_LOG=%r is not one of %s: logging at info", wrong, LOG_LEVELS)
+
+
+def max_body_from_env() -> int | None:
+    text = os.environ.get("LABKIT_ENGINE_MAX_BODY", "")
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        log.warning("LABKIT_ENGINE_MAX_BODY=%r is not a number of bytes: ignored", text)
+        return None
+
+
+def read_timeout_from_env(env: dict[str, str] | None = None) -> float | None:
+    """``LABKIT_ENGINE_READ_TIMEOUT``: seconds a half-received request may stall (0: no limit)."""
+    text = (os.environ if env is None else env).get("LABKIT_ENGINE_READ_TIMEOUT", "")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if value != value or value == float("inf"):  # NaN or inf: not a number of seconds
+        log.warning(
+            "LABKIT_ENGINE_READ_TIMEOUT=%r is not a number of seconds (0 turns the limit off): "
+            "ignored",
+            text,
+        )
+        return None
+    return max(value, 0.0)
+
+
+async def serve(home: Path, sock_path: Path) -> int:
+    """Listen, write the pidfile, serve until SIGTERM or SIGINT, then clean up."""
+    from labkit.engine.app import App, settings_from_env
+    from labkit.engine.server import Limits, Server
+
+    limits = Limits()
+    max_body = max_body_from_env()
+    if max_body is not None:
+        limits.max_body = max_body
+    read_timeout = read_timeout_from_env()
+    if read_timeout is not None:
+        limits.read_timeout = read_timeout
+    app = App()
+    server = Server(app, limits)
+    try:
+        if sock_path.is_socket() or sock_path.is_symlink():
+            # We hold the lock, so whatever is there was left by an engine that died.
+            log.info("removing a stale socket left at %s", sock_path)
+            sock_path.unlink()
+        await server.listen_unix(sock_path)
+    except OSError as exc:
+        log.error("cannot listen on %s: %s", sock_path, exc.strerror or exc)
+        return 1
+    control.write_pidfile(home, os.getpid())
+    log.info("listening on unix://%s (pid %d)", sock_path, os.getpid())
+    app.start(home, **settings_from_env())
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    try:
+        await server.close()
+        await app.close()
+    finally:
+        control.remove_if_ours(home, os.getpid(), sock_path)
+    log.info("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        home = args.home if args.home is not None else control.engine_home()
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sock_path = args.socket if args.socket is not None else control.socket_in(home)
+        control.check_socket_path(sock_path)
+    except control.EngineError as exc:
+        log.error("%s", exc)
+        return 2
+    lock = control.acquire_lock(home)
+    if lock is None:
+        log.error("another lab engine already holds %s: not starting a second one", home)
+        return EXIT_ALREADY_RUNNING
+    from labkit.engine.server import loop_name, run
+
+    log.info(
+        "lab engine starting in %s on %s (python %s)", home, loop_name(), sys.version.split()[0]
+    )
+    try:
+        return run(serve(home, sock_path))
+    except Exception:
+        log.exception("the lab engine crashed")
+        return 1
+    finally:
+        os.close(lock)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

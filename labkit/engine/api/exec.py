@@ -1,0 +1,108 @@
+"""Exec endpoints: run another process inside a running container (``docker exec``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from labkit.engine.model.errors import ExecStartFailed
+from labkit.engine.model.output import content_type, frame, pump_stdin, relay
+from labkit.engine.model.validate import EXEC_CONFIG, EXEC_START, check
+from labkit.engine.replies import (
+    EmptyReply,
+    Hijacked,
+    HijackReply,
+    JSONReply,
+    Reply,
+    Request,
+)
+
+
+async def create_exec(req: Request, id: str) -> Reply:
+    engine = req.engine
+    c = engine.container(id)
+    body = check(req.json(default={}), EXEC_CONFIG, "ExecConfig")
+    exec_ = engine.create_exec(c, body, ref=id)
+    return JSONReply({"Id": exec_.id}, 201)
+
+
+# Seconds between an exec's 101 head and its first output (see start_exec's session).
+HEAD_GRACE = 0.05
+
+
+async def start_exec(req: Request, id: str) -> Reply:
+    """Detached: run in the background and answer 200; else hijack and stream."""
+    engine = req.engine
+    exec_ = engine.exec_(id)
+    body = check(req.json(default={}), EXEC_START, "ExecStartConfig")
+    tty = bool(exec_.doc["tty"] or body.get("Tty"))
+    exec_.doc["tty"] = tty
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def output(stream: int, data: bytes) -> None:
+        queue.put_nowait((0, stream, data))
+
+    if body.get("Detach"):
+        engine.start_exec(exec_, lambda stream, data: None)
+        return EmptyReply(200)
+    try:
+        process = engine.start_exec(exec_, output)
+    except ExecStartFailed as exc:
+        return HijackReply(content_type(tty, req.api_version), _report(exc.message, tty))
+    want_out = bool(exec_.doc["attach_stdout"])
+    want_err = bool(exec_.doc["attach_stderr"])
+
+    async def end_of_output() -> None:
+        with contextlib.suppress(BaseException):
+            await exec_.done  # type: ignore[misc]
+        queue.put_nowait(None)
+
+    async def session(conn: Hijacked) -> None:
+        loop = asyncio.get_running_loop()
+        ender = loop.create_task(end_of_output())
+        reader = None
+        if exec_.doc["attach_stdin"]:
+            reader = loop.create_task(pump_stdin(conn, process.feed_stdin, process.close_stdin))
+        try:
+            # Let the 101 head travel alone: docker-py reads it through a buffered file and
+            # then reads the raw socket, so output in the same read as the head is lost.
+            # dockerd never sends that early (starting a process takes it tens of ms).
+            await asyncio.sleep(HEAD_GRACE)
+            await relay(conn, queue, tty, want_out, want_err)
+        finally:
+            for task in (reader, ender):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+
+    return HijackReply(content_type(tty, req.api_version), session)
+
+
+def _report(message: str, tty: bool) -> Any:
+    """dockerd writes a start failure into the stream it has already hijacked."""
+
+    async def session(conn: Hijacked) -> None:
+        conn.write(frame(tty, 1, (message + "\r\n").encode()))
+        await conn.drain()
+
+    return session
+
+
+async def inspect_exec(req: Request, id: str) -> Reply:
+    return JSONReply(req.engine.exec_(id).inspect())
+
+
+async def resize_exec(req: Request, id: str) -> Reply:
+    engine = req.engine
+    engine.resize(engine.exec_(id).process, req.int_arg("h"), req.int_arg("w"))
+    return EmptyReply(200)
+
+
+ROUTES = [
+    ("POST", "/containers/{id}/exec", create_exec),
+    ("POST", "/exec/{id}/start", start_exec),
+    ("GET", "/exec/{id}/json", inspect_exec),
+    ("POST", "/exec/{id}/resize", resize_exec),
+]

@@ -1,0 +1,498 @@
+"""Starting, stopping and finding the lab engine process: ``labkit engine …``.
+
+The engine runs in the background, in its own session, and keeps everything in
+its folder (``labkit.paths.engine_dir()``): ``engine.sock`` (mode 0600),
+``engine.pid``, ``engine.log`` and ``engine.lock``. The engine holds the lock for
+as long as it lives; the kernel drops it when the process dies, however it dies,
+so "is the lock held?" tells a running engine from one that crashed and left
+its socket and pidfile behind.
+
+This module is imported by the ``labkit`` command and by the engine process, so
+it imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labkit import paths
+
+SOCKET_NAME = "engine.sock"
+PID_NAME = "engine.pid"
+LOG_NAME = "engine.log"
+LOCK_NAME = "engine.lock"
+# A log bigger than this is moved to engine.log.1 when the engine starts.
+LOG_ROTATE_BYTES = 5 << 20
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 10.0
+EXIT_NOT_RUNNING = 3
+
+
+class EngineError(RuntimeError):
+    """The lab engine could not be started, found or stopped; the message says why."""
+
+
+# ---------------------------------------------------------------- where things are
+def engine_home(env: dict[str, str] | None = None) -> Path:
+    return paths.engine_dir(env)
+
+
+def socket_in(home: Path) -> Path:
+    return home / SOCKET_NAME
+
+
+def socket_path(env: dict[str, str] | None = None) -> Path:
+    """The lab engine's socket (it may not be running: see :func:`ensure_running`)."""
+    path = socket_in(engine_home(env))
+    check_socket_path(path)
+    return path
+
+
+def pid_path(home: Path) -> Path:
+    return home / PID_NAME
+
+
+def log_path(home: Path) -> Path:
+    return home / LOG_NAME
+
+
+def check_socket_path(path: Path) -> None:
+    """Refuse a socket path the kernel cannot bind (Linux allows 107 bytes, macOS 103)."""
+    size = len(os.fsencode(path))
+    if size > paths.MAX_SOCKET_PATH:
+        raise EngineError(
+            f"the lab engine's socket path is {size} bytes long: {path}\n"
+            f"Unix socket paths must stay short (Linux allows 107 bytes, macOS 103; "
+            f"labkit keeps to {paths.MAX_SOCKET_PATH}).\n"
+            "Choose a shorter lab home, for example: export LABKIT_HOME=/tmp/labkit-$USER"
+        )
+
+
+# ---------------------------------------------------------------- lock and pidfile
+def acquire_lock(home: Path) -> int | None:
+    """Take the engine's lock (a file descriptor to keep open), or None if another holds it."""
+    import fcntl
+
+    fd = os.open(home / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def lock_held(home: Path) -> bool:
+    """True while some engine process holds ``home``'s lock."""
+    if not (home / LOCK_NAME).exists():
+        return False
+    fd = acquire_lock(home)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def write_pidfile(home: Path, pid: int) -> None:
+    """Write the pidfile atomically, so a reader never sees half of it."""
+    tmp = home / f".{PID_NAME}.{pid}"
+    tmp.write_text(f"{pid}\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, pid_path(home))
+
+
+def read_pid(home: Path) -> int | None:
+    try:
+        text = pid_path(home).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def remove_if_ours(home: Path, pid: int, sock: Path) -> None:
+    """On a clean exit, remove the socket and the pidfile if they are still this process's."""
+    if read_pid(home) == pid:
+        with contextlib.suppress(OSError):
+            pid_path(home).unlink()
+    with contextlib.suppress(OSError):
+        sock.unlink()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---------------------------------------------------------------- asking the engine
+def ping(sock: Path, timeout: float = 1.0) -> bool:
+    """Does something answer ``GET /_ping`` with 200 on this socket?"""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(os.fspath(sock))
+            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+            return s.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+@dataclass
+class Status:
+    """What we know about the lab engine in one folder."""
+
+    home: Path
+    socket: Path
+    running: bool
+    pid: int | None
+    answering: bool
+    started_at: float | None = None  # the pidfile's time, written when the engine started
+    stale: list[str] = field(default_factory=list)  # files a dead engine left behind
+
+    @property
+    def uptime(self) -> float | None:
+        return (
+            None if self.started_at is None or not self.running else time.time() - self.started_at
+        )
+
+
+def status(env: dict[str, str] | None = None) -> Status:
+    home = engine_home(env)
+    sock = socket_in(home)
+    check_socket_path(sock)
+    running = lock_held(home)
+    pid = read_pid(home)
+    started = None
+    with contextlib.suppress(OSError):
+        started = pid_path(home).stat().st_mtime
+    stale: list[str] = []
+    if not running:
+        if pid is not None:
+            dead = "" if pid_alive(pid) else ", which is no longer running"
+            stale.append(f"pidfile {pid_path(home)} (pid {pid}{dead})")
+        if sock.exists() or sock.is_symlink():
+            stale.append(f"socket {sock}")
+    return Status(home, sock, running, pid if running else None,
+                  running and ping(sock), started, stale)  # fmt: skip
+
+
+# ---------------------------------------------------------------- start and stop
+@dataclass
+class Started:
+    socket: Path
+    pid: int | None
+    already_running: bool
+    seconds: float
+    recovered: list[str] = field(default_factory=list)
+
+
+def _child_env(env: dict[str, str] | None) -> dict[str, str]:
+    """The engine's environment: ours, the caller's overrides, and a path to this labkit."""
+    child = dict(os.environ)
+    if env is not None:
+        child.update(env)
+    # Find this very labkit even when it is not installed (a source checkout on PYTHONPATH).
+    root = str(Path(__file__).resolve().parents[2])
+    parts = [p for p in child.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in parts:
+        child["PYTHONPATH"] = os.pathsep.join([root, *parts])
+    return child
+
+
+def _rotate_log(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.stat().st_size > LOG_ROTATE_BYTES:
+            os.replace(path, path.with_name(path.name + ".1"))
+
+
+def _clean_stale(home: Path, sock: Path) -> list[str]:
+    """Remove what a dead engine left (only called while no engine holds the lock)."""
+    removed = []
+    pid = read_pid(home)
+    if pid is not None or pid_path(home).exists():
+        with contextlib.suppress(OSError):
+            pid_path(home).unlink()
+            removed.append(f"a stale pidfile (pid {pid}, no longer running)")
+    if sock.exists() or sock.is_symlink():
+        with contextlib.suppress(OSError):
+            sock.unlink()
+            removed.append(f"a stale socket {sock}")
+    return removed
+
+
+def log_tail(home: Path, lines: int = 20) -> str:
+    try:
+        text = log_path(home).read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def start(env: dict[str, str] | None = None, timeout: float = START_TIMEOUT) -> Started:
+    """Start the engine in the background unless it runs; wait until it answers /_ping."""
+    t0 = time.monotonic()
+    home = engine_home(env)
+    sock = socket_in(home)
+    check_socket_path(sock)
+    if lock_held(home):
+        # Running, or starting up: wait for it to answer rather than start another.
+        _wait_for_ping(home, sock, None, timeout)
+        return Started(sock, read_pid(home), True, time.monotonic() - t0)
+    recovered = _clean_stale(home, sock)
+    logfile = log_path(home)
+    _rotate_log(logfile)
+    fd = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "labkit.engine", "serve", "--home", str(home)],
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=fd,
+            cwd="/",
+            env=_child_env(env),
+            start_new_session=True,  # a terminal's Ctrl-C or hang-up does not reach it
+            close_fds=True,
+        )
+    finally:
+        os.close(fd)
+    _reap()
+    _children[proc.pid] = proc
+    _wait_for_ping(home, sock, proc, timeout)
+    return Started(sock, proc.pid, False, time.monotonic() - t0, recovered)
+
+
+def _wait_for_ping(
+    home: Path, sock: Path, proc: subprocess.Popen[bytes] | None, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        if sock.exists() and ping(sock, timeout=max(0.2, min(2.0, deadline - time.monotonic()))):
+            return
+        if proc is not None and proc.poll() is not None:
+            if proc.returncode == 3 and lock_held(home):
+                proc = None  # another start won the race: wait for that engine instead
+            else:
+                raise EngineError(
+                    f"the lab engine exited with code {proc.returncode} before it answered.\n"
+                    f"Its log ({log_path(home)}) ends with:\n{log_tail(home)}"
+                )
+        if time.monotonic() > deadline:
+            raise EngineError(
+                f"the lab engine did not answer on {sock} within {timeout:.0f} s.\n"
+                f"Look at its log: labkit engine logs\n{log_tail(home)}"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+
+
+def ensure_running(env: dict[str, str] | None = None) -> Path:
+    """The socket of a running lab engine, started if it was not running."""
+    return start(env).socket
+
+
+@dataclass
+class Stopped:
+    pid: int | None
+    was_running: bool
+    killed: bool = False
+    removed: list[str] = field(default_factory=list)
+
+
+def _is_engine(pid: int) -> bool:
+    """Best effort: is ``pid`` a lab engine? (Where /proc is missing, trust the lock.)"""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"labkit.engine" in cmdline
+
+
+# Engines this process started: their exit status is collected here, so none stays a zombie.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _reap(pid: int | None = None) -> None:
+    """Collect the exit status of engines we started (``pid``'s, or all that have exited)."""
+    for child_pid, proc in list(_children.items()):
+        if (pid is None or child_pid == pid) and proc.poll() is not None:
+            del _children[child_pid]
+
+
+def _wait_gone(home: Path, pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not lock_held(home):
+            return True
+        time.sleep(0.02)
+    return not lock_held(home)
+
+
+def stop(env: dict[str, str] | None = None, timeout: float = STOP_TIMEOUT) -> Stopped:
+    """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL."""
+    home = engine_home(env)
+    sock = socket_in(home)
+    if not lock_held(home):
+        return Stopped(None, False, removed=_clean_stale(home, sock))
+    pid = read_pid(home)
+    if pid is None or not _is_engine(pid):
+        raise EngineError(
+            f"an engine holds the lock in {home} but its pidfile does not name it; "
+            "find it with: fuser -v " + str(home / LOCK_NAME)
+        )
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    killed = False
+    if not _wait_gone(home, pid, timeout):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        killed = True
+        if not _wait_gone(home, pid, 5.0):
+            raise EngineError(f"the lab engine (pid {pid}) survived SIGKILL")
+    return Stopped(pid, True, killed, _clean_stale(home, sock))
+
+
+# ---------------------------------------------------------------- the labkit command
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub.add_parser("start", help="start the lab engine in the background (if it is not running)")
+    sp = sub.add_parser("stop", help="stop the lab engine (SIGTERM, then SIGKILL)")
+    sp.add_argument("--timeout", type=float, default=STOP_TIMEOUT, help="seconds before SIGKILL")
+    sub.add_parser("status", help="is the lab engine running? pid, socket, uptime")
+    ep = sub.add_parser("env", help="print the shell line that points docker at the lab engine")
+    ep.add_argument("--no-start", action="store_true", help="do not start the engine")
+    lp = sub.add_parser("logs", help="print the lab engine's log")
+    lp.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    lp.add_argument("-n", "--tail", type=int, default=None, help="only the last N lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    action = getattr(args, "action", None) or "status"
+    try:
+        if action == "start":
+            return _cmd_start()
+        if action == "stop":
+            return _cmd_stop(args.timeout)
+        if action == "status":
+            return _cmd_status()
+        if action == "env":
+            return _cmd_env(args.no_start)
+        if action == "logs":
+            return _cmd_logs(args.follow, args.tail)
+    except EngineError as exc:
+        print(f"labkit engine {action}: {exc}", file=sys.stderr)
+        return 1
+    print(f"labkit engine: unknown action {action!r}", file=sys.stderr)
+    return 2
+
+
+def _cmd_start() -> int:
+    started = start()
+    for note in started.recovered:
+        print(f"recovered: removed {note}")
+    if started.already_running:
+        print(f"the lab engine is already running (pid {started.pid}) on unix://{started.socket}")
+    else:
+        print(
+            f"the lab engine started (pid {started.pid}) on unix://{started.socket} "
+            f"in {started.seconds:.2f} s"
+        )
+    print('point docker at it: eval "$(labkit engine env)"')
+    return 0
+
+
+def _cmd_stop(timeout: float) -> int:
+    stopped = stop(timeout=timeout)
+    if not stopped.was_running:
+        print("the lab engine is not running")
+    elif stopped.killed:
+        print(f"the lab engine (pid {stopped.pid}) ignored SIGTERM for {timeout:.0f} s: killed")
+    else:
+        print(f"the lab engine (pid {stopped.pid}) stopped")
+    for note in stopped.removed:
+        print(f"removed {note}")
+    return 0
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def _cmd_status() -> int:
+    st = status()
+    if not st.running:
+        print("the lab engine is not running")
+        for note in st.stale:
+            print(f"  left behind by a crash: {note} (labkit engine start cleans it up)")
+        print("  start it with: labkit engine start")
+        return EXIT_NOT_RUNNING
+    mode = ""
+    with contextlib.suppress(OSError):
+        mode = f" (mode {st.socket.stat().st_mode & 0o777:04o})"
+    print("the lab engine is running" + ("" if st.answering else ", but not answering /_ping"))
+    print(f"  pid:     {st.pid}")
+    print(f"  socket:  unix://{st.socket}{mode}")
+    if st.uptime is not None:
+        print(f"  uptime:  {format_duration(st.uptime)}")
+    print(f"  log:     {log_path(st.home)}")
+    return 0 if st.answering else 1
+
+
+def _cmd_env(no_start: bool) -> int:
+    if no_start:
+        sock = socket_path()
+    else:
+        started = start()
+        sock = started.socket
+        if not started.already_running:
+            print(f"# started the lab engine (pid {started.pid})", file=sys.stderr)
+    print(f"export DOCKER_HOST=unix://{sock}")
+    print("# undo with: unset DOCKER_HOST")
+    return 0
+
+
+def _cmd_logs(follow: bool, tail: int | None) -> int:
+    path = log_path(engine_home())
+    try:
+        f = path.open("r", errors="replace")
+    except FileNotFoundError:
+        print(f"no log yet at {path}: the lab engine has not been started", file=sys.stderr)
+        return 1
+    with f:
+        lines = f.readlines()
+        if tail is not None:
+            lines = lines[-tail:] if tail > 0 else []
+        sys.stdout.writelines(lines)
+        sys.stdout.flush()
+        while follow:
+            line = f.readline()
+            if line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.2)
+    return 0

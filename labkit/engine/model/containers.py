@@ -1,0 +1,361 @@
+"""Container records: what is persisted, and the views the API shows of them.
+
+A record is a small dict (``Container.doc``) kept in memory and in SQLite; the
+running parts (process, filesystem, listeners) live on the object only while
+the container runs. Logs and the filesystem's changes live in SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+from typing import Any
+
+from labkit.engine.model.clock import NS, human_duration, rfc3339
+from labkit.engine.model.versions import older_than
+
+RUNNING_STATES = {"running", "paused", "restarting"}
+VALID_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+_HOST_CONFIG_DEFAULTS: dict[str, Any] = {
+    "Binds": None,
+    "ContainerIDFile": "",
+    "LogConfig": {"Type": "json-file", "Config": {}},
+    "NetworkMode": "default",
+    "PortBindings": {},
+    "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+    "AutoRemove": False,
+    "VolumeDriver": "",
+    "VolumesFrom": None,
+    "ConsoleSize": [0, 0],
+    "CapAdd": None,
+    "CapDrop": None,
+    "CgroupnsMode": "private",
+    "Dns": [],
+    "DnsOptions": [],
+    "DnsSearch": [],
+    "ExtraHosts": None,
+    "GroupAdd": None,
+    "IpcMode": "private",
+    "Cgroup": "",
+    "Links": None,
+    "OomScoreAdj": 0,
+    "PidMode": "",
+    "Privileged": False,
+    "PublishAllPorts": False,
+    "ReadonlyRootfs": False,
+    "SecurityOpt": None,
+    "UTSMode": "",
+    "UsernsMode": "",
+    "ShmSize": 67108864,
+    "Runtime": "runc",
+    "Isolation": "",
+    "CpuShares": 0,
+    "Memory": 0,
+    "NanoCpus": 0,
+    "CgroupParent": "",
+    "BlkioWeight": 0,
+    "BlkioWeightDevice": [],
+    "BlkioDeviceReadBps": [],
+    "BlkioDeviceWriteBps": [],
+    "BlkioDeviceReadIOps": [],
+    "BlkioDeviceWriteIOps": [],
+    "CpuPeriod": 0,
+    "CpuQuota": 0,
+    "CpuRealtimePeriod": 0,
+    "CpuRealtimeRuntime": 0,
+    "CpusetCpus": "",
+    "CpusetMems": "",
+    "Devices": [],
+    "DeviceCgroupRules": None,
+    "DeviceRequests": None,
+    "MemoryReservation": 0,
+    "MemorySwap": 0,
+    "MemorySwappiness": None,
+    "OomKillDisable": False,
+    "PidsLimit": None,
+    "Ulimits": [],
+    "CpuCount": 0,
+    "CpuPercent": 0,
+    "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0,
+    "MaskedPaths": [],
+    "ReadonlyPaths": [],
+}
+
+# The HostConfig keys a client may set that the engine keeps (others are accepted and ignored).
+KEPT_HOST_CONFIG = (
+    "Binds",
+    "AutoRemove",
+    "NetworkMode",
+    "RestartPolicy",
+    "Mounts",
+    "Privileged",
+    "ReadonlyRootfs",
+    "PortBindings",
+    "Memory",
+    "NanoCpus",
+    "ConsoleSize",
+)
+
+
+def _endpoint(api_version: str | None, network_id: str = "") -> dict[str, Any]:
+    out = {
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": None,
+        "MacAddress": "",
+        "DriverOpts": None,
+        "NetworkID": network_id,
+        "EndpointID": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+    }
+    if not older_than(api_version, "1.44"):
+        out["DNSNames"] = None
+    return out
+
+
+class Container:
+    """One container: ``doc`` is the persisted record; the rest exists while it runs."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.process: Any = None  # runtime.process.Process while running
+        self.vfs: Any = None  # runtime.vfs.VFS while running
+        self.listeners: set[asyncio.Queue[Any]] = set()  # attach / follow-logs sessions
+        self.exit_waiters: list[asyncio.Future[int]] = []
+        self.remove_waiters: list[asyncio.Future[int]] = []
+        self.stdin_pending: list[bytes] = []
+        self.stdin_closed = False
+        self.removed = False
+        self.removing = False
+        self.stopping = False
+        self.supervisor: asyncio.Task[None] | None = None
+
+    # identity ----------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.doc["id"]
+
+    @property
+    def short(self) -> str:
+        return self.doc["id"][:12]
+
+    @property
+    def name(self) -> str:
+        """Without the leading slash."""
+        return self.doc["name"].lstrip("/")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.doc["config"]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.doc["state"]
+
+    @property
+    def status(self) -> str:
+        return self.state["Status"]
+
+    @property
+    def running(self) -> bool:
+        return self.status in RUNNING_STATES
+
+    @property
+    def argv(self) -> list[str]:
+        return [self.doc["path"], *self.doc["args"]] if self.doc["path"] else []
+
+    @property
+    def tty(self) -> bool:
+        return bool(self.config.get("Tty"))
+
+    @property
+    def auto_remove(self) -> bool:
+        return bool(self.doc["host_config"].get("AutoRemove"))
+
+    def event_attributes(self, **extra: str) -> dict[str, str]:
+        """What dockerd puts in a container event's Actor.Attributes."""
+        attrs = dict(self.config.get("Labels") or {})
+        attrs["image"] = self.config.get("Image", "")
+        attrs["name"] = self.name
+        attrs.update(extra)
+        return attrs
+
+    # views -------------------------------------------------------------------------------
+    def status_text(self, now: int) -> str:
+        state = self.state
+        if state["Status"] == "running":
+            return f"Up {human_duration((now - state['StartedAt']) / NS)}"
+        if state["Status"] == "paused":
+            return f"Up {human_duration((now - state['StartedAt']) / NS)} (Paused)"
+        if state["Status"] == "exited":
+            if not state["FinishedAt"]:
+                return f"Exited ({state['ExitCode']})"
+            ago = human_duration((now - state["FinishedAt"]) / NS)
+            return f"Exited ({state['ExitCode']}) {ago} ago"
+        if state["Status"] == "removing":
+            return "Removal In Progress"
+        if state["Status"] == "dead":
+            return "Dead"
+        return "Created"
+
+    def command_text(self) -> str:
+        return " ".join(shlex.quote(a) if a else "''" for a in self.argv) if self.argv else ""
+
+    def mounts_view(self) -> list[dict[str, Any]]:
+        return [dict(m) for m in self.doc.get("mounts", [])]
+
+    def networks_view(self, api_version: str | None = None) -> dict[str, Any]:
+        mode = self.doc["host_config"].get("NetworkMode") or "default"
+        name = "bridge" if mode == "default" else mode
+        return {name: _endpoint(api_version)}
+
+    def summary(
+        self, now: int, image_id_to_show: str, size: bool = False, api_version: str | None = None
+    ) -> dict[str, Any]:
+        """One entry of ``GET /containers/json``."""
+        out: dict[str, Any] = {
+            "Id": self.id,
+            "Names": [self.doc["name"]],
+            "Image": self.config.get("Image", ""),
+            "ImageID": image_id_to_show,
+            "Command": self.command_text(),
+            "Created": self.doc["created"] // NS,
+            "Ports": [],
+            "Labels": dict(self.config.get("Labels") or {}),
+            "State": self.status,
+            "Status": self.status_text(now),
+            "HostConfig": {"NetworkMode": self.doc["host_config"].get("NetworkMode") or "default"},
+            "NetworkSettings": {"Networks": self.networks_view(api_version)},
+            "Mounts": self.mounts_view(),
+        }
+        if size:
+            out["SizeRw"] = self.doc.get("size_rw", 0)
+            out["SizeRootFs"] = self.doc.get("size_root", 0)
+        return out
+
+    def inspect(self, image_id: str, api_version: str | None = None) -> dict[str, Any]:
+        """``GET /containers/{id}/json``."""
+        state = self.state
+        host_config = dict(_HOST_CONFIG_DEFAULTS)
+        for key, value in self.doc["host_config"].items():
+            if key != "Mounts" or value:
+                host_config[key] = value
+        if host_config.get("NetworkMode") in (None, ""):
+            host_config["NetworkMode"] = "default"
+        if not state["StartedAt"]:
+            del host_config["Runtime"]  # dockerd fills it in at the first start
+        if older_than(api_version, "1.42"):
+            host_config["KernelMemory"] = 0
+            host_config["KernelMemoryTCP"] = 0
+        return {
+            "Id": self.id,
+            "Created": rfc3339(self.doc["created"]),
+            "Path": self.doc["path"],
+            "Args": list(self.doc["args"]),
+            "State": {
+                "Status": state["Status"],
+                "Running": state["Status"] in RUNNING_STATES,
+                "Paused": state["Status"] == "paused",
+                "Restarting": state["Status"] == "restarting",
+                "OOMKilled": False,
+                "Dead": state["Status"] == "dead",
+                "Pid": state["Pid"],
+                "ExitCode": state["ExitCode"],
+                "Error": state["Error"],
+                "StartedAt": rfc3339(state["StartedAt"]),
+                "FinishedAt": rfc3339(state["FinishedAt"]),
+            },
+            "Image": image_id,
+            "ResolvConfPath": "",
+            "HostnamePath": "",
+            "HostsPath": "",
+            "LogPath": "",
+            "Name": self.doc["name"],
+            "RestartCount": self.doc.get("restart_count", 0),
+            "Driver": "vfs",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": list(self.doc.get("exec_ids") or []) or None,
+            "HostConfig": host_config,
+            "GraphDriver": {"Data": None, "Name": "vfs"},
+            "Mounts": self.mounts_view(),
+            "Config": dict(self.config),
+            "NetworkSettings": {
+                "Bridge": "",
+                "SandboxID": "",
+                "SandboxKey": "",
+                "Ports": {},
+                "HairpinMode": False,
+                "LinkLocalIPv6Address": "",
+                "LinkLocalIPv6PrefixLen": 0,
+                "SecondaryIPAddresses": None,
+                "SecondaryIPv6Addresses": None,
+                "EndpointID": "",
+                "Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "IPv6Gateway": "",
+                "MacAddress": "",
+                "Networks": self.networks_view(api_version),
+            },
+        }
+
+
+def new_state() -> dict[str, Any]:
+    return {
+        "Status": "created",
+        "Pid": 0,
+        "ExitCode": 0,
+        "Error": "",
+        "StartedAt": 0,
+        "FinishedAt": 0,
+    }
+
+
+def matches(c: Container, filters: dict[str, list[str]], image_ids: set[str] | None) -> bool:
+    """dockerd's container list filters (``before``/``since`` are handled by the caller)."""
+    if "status" in filters and c.status not in filters["status"]:
+        return False
+    if "id" in filters and not any(c.id.startswith(v) for v in filters["id"]):
+        return False
+    if "name" in filters and not any(_name_matches(c.name, v) for v in filters["name"]):
+        return False
+    if "exited" in filters and (
+        c.status != "exited" or str(c.state["ExitCode"]) not in filters["exited"]
+    ):
+        return False
+    if "label" in filters:
+        labels = c.config.get("Labels") or {}
+        for label in filters["label"]:
+            key, eq, value = label.partition("=")
+            if key not in labels or (eq and labels[key] != value):
+                return False
+    if image_ids is not None and c.doc["image_id"] not in image_ids:
+        return False
+    if "volume" in filters:
+        names = {m.get("Name") for m in c.doc.get("mounts", [])} | {
+            m.get("Destination") for m in c.doc.get("mounts", [])
+        }
+        if not any(v in names for v in filters["volume"]):
+            return False
+    networks = c.networks_view()
+    return "network" not in filters or any(v in networks for v in filters["network"])
+
+
+def _name_matches(name: str, pattern: str) -> bool:
+    try:
+        return re.search(pattern.lstrip("/"), name) is not None
+    except re.error:
+        return pattern.lstrip("/") in name

@@ -1,0 +1,1132 @@
+"""The lab engine's model: containers, images, volumes, networks, execs and events.
+
+Handlers in ``engine/api`` call these methods; each method checks its inputs,
+changes state in one SQLite transaction, records the event and, for
+containers, drives the simulated process from ``engine/runtime``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+from labkit.engine.model import catalogue, refs
+from labkit.engine.model.clock import Clock, parse_instant
+from labkit.engine.model.containers import VALID_NAME, Container, new_state
+from labkit.engine.model.errors import (
+    BadRequest,
+    Conflict,
+    ExecStartFailed,
+    Forbidden,
+    NotFound,
+    NotModified,
+)
+from labkit.engine.model.events import EventBus
+from labkit.engine.model.execs import Exec
+from labkit.engine.model.ids import IdSource
+from labkit.engine.model.images import Image, ImageStore, conflict_in_use
+from labkit.engine.model.mounts import resolve_mounts, vfs_binds
+from labkit.engine.model.networks import NetworkStore
+from labkit.engine.model.signals import SIGKILL, SIGTERM, parse_signal
+from labkit.engine.model.store import Store
+from labkit.engine.model.validate import check_container_body, strslice
+from labkit.engine.model.volumes import VolumeStore
+
+DEFAULT_PATH = catalogue.DEFAULT_PATH
+EXIT_ENGINE_DIED = 255  # what a container that was running when the engine died reports
+NOT_FOUND_EXIT = 127
+EXEC_FAILED_EXIT = 126  # dockerd's exit code for an exec whose command cannot start
+SYSTEM_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
+
+
+def _env_dict(env: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in env:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
+def _merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
+    """Image env first, the user's entries replacing those with the same name (dockerd's order)."""
+    merged = {item.partition("=")[0]: item for item in image_env}
+    for item in user_env:
+        merged[item.partition("=")[0]] = item
+    return list(merged.values())
+
+
+class Engine:
+    """Everything the API handlers need. Open with ``await Engine.open(home)``."""
+
+    def __init__(self, home: Path, store: Store, clock: Clock, seed: str | None) -> None:
+        self.home = home
+        self.store = store
+        self.clock = clock
+        self.ids = IdSource(seed, int(store.get_meta("id_counter", "0") or 0))
+        self.events = EventBus(store, clock)
+        self.images = ImageStore(store)
+        self.volumes = VolumeStore(store, home / "volumes")
+        self.networks = NetworkStore(store, clock.now_ns())
+        self.containers: dict[str, Container] = {}
+        self.execs: dict[str, Exec] = {}
+        self._by_name: dict[str, str] = {}
+        self._flush_handle: asyncio.Handle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.closed = False
+        self._process_class: Any = None
+
+    # ------------------------------------------------------------------ open / close
+    @classmethod
+    async def open(
+        cls, home: Path, *, clock: Clock | str | None = None, seed: int | str | None = None
+    ) -> Engine:
+        """Open (or create) ``<home>/state.db``; ``LABKIT_CLOCK``/``LABKIT_SEED`` if not given."""
+        home = Path(home)
+        home.mkdir(parents=True, exist_ok=True)
+        if clock is None:
+            clock = Clock.from_env()
+        elif isinstance(clock, str):
+            clock = Clock(parse_instant(clock))
+        if seed is None:
+            seed = os.environ.get("LABKIT_SEED") or None
+        store = Store(home / "state.db")
+        clock.advance_past(store.latest_time())
+        engine = cls(home, store, clock, None if seed is None else str(seed))
+        engine._load()
+        return engine
+
+    def _load(self) -> None:
+        """Load records; what was running when the engine stopped is now exited (255)."""
+        for doc in self.store.all("execs"):
+            exec_ = Exec(doc)
+            if exec_.doc["running"]:
+                exec_.doc["running"] = False
+                exec_.doc["exit_code"] = EXIT_ENGINE_DIED
+                self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
+            self.execs[exec_.id] = exec_
+        stale: list[Container] = []
+        for doc in self.store.all("containers"):
+            c = Container(doc)
+            self.containers[c.id] = c
+            self._by_name[c.name] = c.id
+            if c.status in ("running", "paused", "restarting", "removing"):
+                c.state.update(
+                    Status="exited",
+                    Pid=0,
+                    ExitCode=EXIT_ENGINE_DIED,
+                    FinishedAt=self.clock.now_ns(),
+                )
+                self._save(c)
+                if c.auto_remove:
+                    stale.append(c)
+        for c in stale:
+            self._destroy_now(c)
+
+    async def close(self) -> None:
+        """Stop what runs, as dockerd does on shutdown (SIGTERM: exit 143), and close the db."""
+        if self.closed:
+            return
+        for c in list(self.containers.values()):
+            if c.process is not None and c.running:
+                with contextlib.suppress(Exception):
+                    c.process.signal(SIGTERM)
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=2)
+        for t in pending:
+            t.cancel()
+        self.closed = True
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        self.store.close()
+
+    @property
+    def process_class(self) -> Any:
+        """``runtime.process.Process``, imported on first use (tests may set another)."""
+        if self._process_class is None:
+            from labkit.engine.runtime.process import Process
+
+            self._process_class = Process
+        return self._process_class
+
+    @process_class.setter
+    def process_class(self, value: Any) -> None:
+        self._process_class = value
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def now(self) -> int:
+        return self.clock.now_ns()
+
+    def _new_id(self) -> str:
+        value = self.ids.new_id()
+        if self.ids.seed is not None:
+            self.store.set_meta("id_counter", str(self.ids.counter))
+        return value
+
+    # ------------------------------------------------------------------ images
+    def image_event(self, action: str, image: Image, name: str, actor: str | None = None) -> None:
+        attrs = image.labels()
+        attrs["name"] = name
+        self.events.emit("image", action, actor or image.id, attrs)
+
+    def pull_target(
+        self, from_image: str, tag: str | None
+    ) -> tuple[catalogue.ImageSpec, refs.Reference]:
+        """What ``POST /images/create?fromImage=…`` pulls, or dockerd's 404 before any stream."""
+        ref = refs.parse(from_image, default_tag=False)
+        if tag:
+            if tag.startswith("sha256:"):
+                ref = refs.Reference(ref.repo, None, tag)
+            else:
+                ref = refs.parse(f"{ref.repo}:{tag}")
+        elif ref.tag is None and ref.digest is None:
+            ref = refs.Reference(ref.repo, refs.DEFAULT_TAG, None)
+        spec = catalogue.find(ref.repo)
+        if spec is None:
+            shown = ref.repo
+            raise NotFound(
+                f"pull access denied for {shown}, repository does not exist or may require "
+                "'docker login': denied: requested access to the resource is denied"
+            )
+        if ref.digest is not None:
+            if ref.digest != spec.digest:
+                raise NotFound(
+                    f"manifest for {ref.repo}@{ref.digest} not found: manifest unknown: "
+                    "manifest unknown"
+                )
+        elif ref.tag not in spec.tags:
+            raise NotFound(
+                f"manifest for {ref.repo}:{ref.tag} not found: manifest unknown: manifest unknown"
+            )
+        return spec, ref
+
+    def has_pulled(self, spec: catalogue.ImageSpec, ref: refs.Reference) -> tuple[bool, bool]:
+        """(the image's content is here, this very reference already points at it)."""
+        image = self.images.images.get(spec.id)
+        if image is None:
+            return False, False
+        key = str(ref) if ref.digest else ref.tagged()
+        return True, key in image.tags or key in image.digests
+
+    def record_pull(self, spec: catalogue.ImageSpec, ref: refs.Reference) -> Image:
+        with self.store.tx():
+            before = self.images.find_tag(ref.tagged()) if ref.digest is None else None
+            image, _changed = self.images.add(spec, ref, self.now())
+            if before is not None and before is not image:
+                self.image_event("untag", before, before.id)
+            shown = str(ref) if ref.digest else ref.tagged()
+            self.image_event("pull", image, ref.repo, actor=shown)
+        return image
+
+    def tag_image(self, name: str, repo: str, tag: str | None) -> None:
+        image = self.images.resolve(name)
+        if not repo:
+            raise BadRequest("repository name must have at least one component")
+        ref = refs.parse(f"{repo}:{tag}" if tag else repo)
+        if ref.digest:
+            raise BadRequest("refusing to create a tag with a digest reference")
+        with self.store.tx():
+            self.images.tag(image, ref, self.now())
+            self.image_event("tag", image, ref.tagged())
+
+    def containers_using(self, image: Image) -> list[Container]:
+        return [c for c in self.containers.values() if c.doc["image_id"] == image.id]
+
+    def delete_image(self, name: str, force: bool = False) -> list[dict[str, str]]:
+        """``DELETE /images/{name}``: untag, and delete once no tag is left (dockerd's rules)."""
+        image = self.images.resolve(name)
+        by_id = self._named_by_id(name, image)
+        users = self.containers_using(image)
+        result: list[dict[str, str]] = []
+        with self.store.tx():
+            if not by_id:
+                ref = refs.parse(name)
+                tagged = str(ref) if ref.digest else ref.tagged()
+                others = [t for t in image.tags if t != tagged]
+                if others or force or not users:
+                    if tagged in image.tags:
+                        self.images.untag(image, tagged)
+                    elif tagged in image.digests:
+                        image.digests.remove(tagged)
+                        self.images.save(image)
+                    result.append({"Untagged": tagged})
+                    self.image_event("untag", image, image.id)
+                    if others or (users and force):
+                        return result
+                else:
+                    raise conflict_in_use(name, users[0].short, image)
+            else:
+                running = [c for c in users if c.running]
+                if running:
+                    raise Conflict(
+                        f"conflict: unable to delete {image.short} (cannot be forced) - image is "
+                        f"being used by running container {running[0].short}"
+                    )
+                if users and not force:
+                    raise Conflict(
+                        f"conflict: unable to delete {image.short} (must be forced) - image is "
+                        f"being used by stopped container {users[0].short}"
+                    )
+                if len(image.tags) > 1 and not force:
+                    raise Conflict(
+                        f"conflict: unable to delete {image.short} (must be forced) - image is "
+                        "referenced in multiple repositories"
+                    )
+                for tagged in list(image.tags):
+                    self.images.untag(image, tagged)
+                    result.append({"Untagged": tagged})
+                    self.image_event("untag", image, image.id)
+            for digest in list(image.digests):
+                result.append({"Untagged": digest})
+            self.images.remove(image)
+            result.append({"Deleted": image.id})
+            for layer in image.spec.layers:
+                result.append({"Deleted": layer.diff_id})
+            self.image_event("delete", image, image.id)
+        return result
+
+    @staticmethod
+    def _named_by_id(name: str, image: Image) -> bool:
+        if refs.is_full_id(name):
+            return True
+        bare = name[7:] if name.startswith("sha256:") else name
+        return (
+            image.id[7:].startswith(bare)
+            and not any(t == refs.parse(name).tagged() for t in image.tags)
+            if all(c in "0123456789abcdef" for c in bare)
+            else False
+        )
+
+    def prune_images(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        dangling_only = (filters.get("dangling") or ["true"])[-1].lower() in ("true", "1")
+        deleted: list[dict[str, str]] = []
+        reclaimed = 0
+        for image in list(self.images.images.values()):
+            if self.containers_using(image) or (dangling_only and image.tags):
+                continue
+            if not _labels_match(image.labels(), filters):
+                continue
+            reclaimed += image.spec.size
+            with self.store.tx():
+                for tagged in list(image.tags):
+                    self.images.untag(image, tagged)
+                    deleted.append({"Untagged": tagged})
+                    self.image_event("untag", image, image.id)
+                self.images.remove(image)
+                deleted.append({"Deleted": image.id})
+                self.image_event("delete", image, image.id)
+        if deleted:
+            self.events.emit("image", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    # ------------------------------------------------------------------ container lookup
+    def container(self, ref: str) -> Container:
+        """By full id, name (with or without ``/``), then unique id prefix; 404 otherwise."""
+        if ref in self.containers:
+            return self.containers[ref]
+        name = ref[1:] if ref.startswith("/") else ref
+        cid = self._by_name.get(name)
+        if cid is not None:
+            return self.containers[cid]
+        if ref:
+            found = [c for cid, c in self.containers.items() if cid.startswith(ref)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise BadRequest(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def _save(self, c: Container) -> None:
+        if not c.removed:
+            self.store.put("containers", c.id, c.doc)
+
+    def _check_name(self, name: str, cid: str | None = None) -> str:
+        if not VALID_NAME.match(name):
+            raise BadRequest(
+                f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )
+        name = name.lstrip("/")
+        owner = self._by_name.get(name)
+        if owner is not None and owner != cid:
+            raise Conflict(
+                f'Conflict. The container name "/{name}" is already in use by container '
+                f'"{owner}". You have to remove (or rename) that container to be able to reuse '
+                "that name."
+            )
+        return name
+
+    # ------------------------------------------------------------------ create
+    def create_container(self, name: str | None, body: Any) -> Container:
+        """``POST /containers/create``: a container in state ``created``."""
+        body = check_container_body(body)
+        image_name = body.get("Image") or ""
+        if not image_name:
+            raise BadRequest("No image specified: set Image to the image to run, e.g. busybox")
+        image = self.images.resolve(image_name)
+        if name:
+            name = self._check_name(name)
+        spec_cfg = image.spec.config()
+        user_entry = strslice(body.get("Entrypoint"))
+        user_cmd = strslice(body.get("Cmd"))
+        if user_entry is not None:
+            entrypoint = [] if user_entry == [""] else user_entry
+            cmd = user_cmd or []
+        else:
+            entrypoint = list(spec_cfg["Entrypoint"] or [])
+            cmd = user_cmd if user_cmd else list(spec_cfg["Cmd"] or [])
+        argv = entrypoint + cmd
+        if not argv:
+            raise BadRequest("No command specified")
+        host_in = body.get("HostConfig") or {}
+        cid = self._new_id()
+        with self.store.tx():
+            if not name:
+                name = self.ids.new_name(lambda n: n in self._by_name)
+                if self.ids.seed is not None:
+                    self.store.set_meta("id_counter", str(self.ids.counter))
+            mounts = resolve_mounts(host_in, self._volume_source, self._new_id)
+            labels = dict(spec_cfg["Labels"] or {})
+            labels.update(body.get("Labels") or {})
+            config = {
+                "Hostname": body.get("Hostname") or cid[:12],
+                "Domainname": body.get("Domainname") or "",
+                "User": body.get("User") or "",
+                "AttachStdin": bool(body.get("AttachStdin")),
+                "AttachStdout": bool(body.get("AttachStdout")),
+                "AttachStderr": bool(body.get("AttachStderr")),
+                "Tty": bool(body.get("Tty")),
+                "OpenStdin": bool(body.get("OpenStdin")),
+                "StdinOnce": bool(body.get("StdinOnce")),
+                "Env": _merge_env(list(spec_cfg["Env"] or []), list(body.get("Env") or [])),
+                "Cmd": cmd or None,
+                "Image": image_name,
+                "Volumes": body.get("Volumes"),
+                "WorkingDir": body.get("WorkingDir") or spec_cfg["WorkingDir"] or "",
+                "Entrypoint": entrypoint or None,
+                "OnBuild": None,
+                "Labels": labels,
+            }
+            if body.get("StopSignal"):
+                config["StopSignal"] = body["StopSignal"]
+            host_config = {k: host_in[k] for k in host_in if k in _KEPT_HOST_KEYS}
+            doc = {
+                "id": cid,
+                "name": f"/{name}",
+                "created": self.now(),
+                "image_id": image.id,
+                "rootfs": image.spec.rootfs,
+                "image_size": image.spec.size,
+                "config": config,
+                "host_config": host_config,
+                "mounts": mounts,
+                "path": argv[0],
+                "args": argv[1:],
+                "state": new_state(),
+                "restart_count": 0,
+                "exec_ids": [],
+            }
+            c = Container(doc)
+            self.store.put("containers", cid, doc)
+            self.containers[cid] = c
+            self._by_name[name] = cid
+            self.events.emit("container", "create", cid, c.event_attributes())
+        return c
+
+    def _volume_source(self, name: str) -> str:
+        volume, created = self.volumes.create(name, self.now())
+        if created:
+            self.events.emit("volume", "create", name, {"driver": "local"})
+        return str(self.volumes.mountpoint(volume.name))
+
+    # ------------------------------------------------------------------ start / run
+    def _make_vfs(self, c: Container) -> Any:
+        from labkit.engine.runtime.rootfs import image_rootfs
+        from labkit.engine.runtime.vfs import VFS
+
+        upper = self.store.get_upper(c.id)
+        vfs = VFS(image_rootfs(c.doc["rootfs"]), upper=upper, binds=vfs_binds(c.doc["mounts"]))
+        hostname = c.config.get("Hostname") or c.short
+        with contextlib.suppress(OSError):
+            vfs.write("/etc/hostname", f"{hostname}\n".encode())
+            vfs.write(
+                "/etc/hosts",
+                f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                f"172.17.0.2\t{hostname}\n".encode(),
+            )
+        return vfs
+
+    def process_env(self, c: Container, extra: list[str] | None = None) -> dict[str, str]:
+        env = {"PATH": DEFAULT_PATH, "HOSTNAME": c.config.get("Hostname") or c.short}
+        if c.tty:
+            env["TERM"] = "xterm"
+        env.update(_env_dict(c.config.get("Env") or []))
+        env.update(_env_dict(extra or []))
+        return env  # HOME comes from the user's /etc/passwd entry (the runtime looks)
+
+    @staticmethod
+    def missing_executable(argv: list[str]) -> str:
+        """dockerd's (runc's) start error for a command that is not there."""
+        if "/" in argv[0]:
+            reason = f'exec: "{argv[0]}": stat {argv[0]}: no such file or directory'
+        else:
+            reason = f'exec: "{argv[0]}": executable file not found in $PATH'
+        return (
+            "failed to create shim task: OCI runtime create failed: runc create failed: "
+            f"unable to start container process: {reason}: unknown"
+        )
+
+    def start_container(self, c: Container) -> None:
+        """``POST /containers/{id}/start``; 304 if it runs, 400 if its command is missing."""
+        process_cls = self.process_class
+
+        if c.running:
+            raise NotModified()
+        if c.removing or c.removed:
+            raise Conflict(f"Container {c.id} is marked for removal and cannot be started.")
+        vfs = self._make_vfs(c)
+        env = self.process_env(c)
+        argv = c.argv
+        if process_cls.resolve(argv, vfs, env) is None:
+            message = self.missing_executable(argv)
+            with self.store.tx():
+                c.state.update(ExitCode=NOT_FOUND_EXIT, Error=message)
+                self._save(c)
+                if c.auto_remove:
+                    self._destroy_now(c)
+            raise BadRequest(message)
+        process = process_cls(
+            argv,
+            fs=vfs,
+            env=env,
+            cwd=c.config.get("WorkingDir") or "/",
+            hostname=c.config.get("Hostname") or c.short,
+            user=c.config.get("User") or "root",
+            tty=c.tty,
+            clock=self.clock.time,
+            on_output=lambda stream, data: self._output(c, stream, data),
+            ps=lambda: self._ps_rows(c),
+        )
+        c.process, c.vfs = process, vfs
+        if not c.config.get("OpenStdin"):
+            process.close_stdin()
+        else:
+            for piece in c.stdin_pending:
+                process.feed_stdin(piece)
+            c.stdin_pending = []
+            if c.stdin_closed:
+                process.close_stdin()
+        process.start()
+        with self.store.tx():
+            c.state.update(
+                Status="running", Pid=process.pid, ExitCode=0, Error="", StartedAt=self.now()
+            )
+            self._save(c)
+            self.events.emit("container", "start", c.id, c.event_attributes())
+        c.supervisor = self._spawn(self._supervise(c, process))
+
+    def _ps_rows(self, c: Container) -> list[tuple[int, str, str]]:
+        """Every process of a container as ``ps`` inside it shows them: the main one is pid 1."""
+        rows = []
+        if c.process is not None:
+            rows.append((1, c.config.get("User") or "root", " ".join(c.argv)))
+        for n, exec_ in enumerate(self.execs.values(), start=2):
+            if exec_.cid == c.id and exec_.running:
+                user = exec_.doc["user"] or c.config.get("User") or "root"
+                rows.append((n * 7, user, " ".join(exec_.doc["argv"])))
+        return rows
+
+    def resize(self, process: Any, height: int | None, width: int | None) -> None:
+        """A terminal's new size, for a process that cares (``ls`` lays out columns)."""
+        resize = getattr(process, "resize", None)
+        if resize is not None and height and width:
+            resize(height, width)
+
+    def _output(self, c: Container, stream: int, data: bytes) -> None:
+        """Every piece of output: into the log (one row per line) and to every listener."""
+        if not data:
+            return
+        now = self.now()
+        start = 0
+        while start < len(data):
+            end = data.find(b"\n", start)
+            end = len(data) if end < 0 else end + 1
+            line = data[start:end]
+            start = end
+            self.store.append_log(c.id, now, stream, line)
+            for queue in c.listeners:
+                queue.put_nowait((now, stream, line))
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        if not self.closed:
+            self.store.flush_logs()
+
+    async def _supervise(self, c: Container, process: Any) -> None:
+        """Wait for the main process; then record the exit, tell everyone, maybe auto-remove."""
+        try:
+            code = await process.wait()
+        except Exception:
+            code = EXIT_ENGINE_DIED
+        if self.closed:
+            return
+        for exec_ in self.execs.values():
+            if exec_.cid == c.id and exec_.process is not None and exec_.running:
+                with contextlib.suppress(Exception):
+                    exec_.process.signal(SIGKILL)
+        with self.store.tx():
+            self.store.flush_logs()
+            if c.vfs is not None and not c.removed:
+                with contextlib.suppress(Exception):
+                    self.store.put_upper(c.id, c.vfs.upper_state())
+            c.state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=self.now())
+            self._save(c)
+            self.events.emit("container", "die", c.id, c.event_attributes(exitCode=str(code)))
+        c.process = c.vfs = None
+        c.stdin_pending, c.stdin_closed = [], False
+        for queue in list(c.listeners):
+            queue.put_nowait(None)
+        c.listeners.clear()
+        waiters, c.exit_waiters = c.exit_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(code)
+        if c.auto_remove and not c.removing and not c.stopping:
+            self._destroy_now(c)
+
+    # ------------------------------------------------------------------ stdin
+    def feed_stdin(self, c: Container, data: bytes) -> None:
+        if c.process is not None:
+            c.process.feed_stdin(data)
+        elif not c.removed:
+            c.stdin_pending.append(data)
+
+    def close_stdin(self, c: Container) -> None:
+        if c.process is not None:
+            c.process.close_stdin()
+        else:
+            c.stdin_closed = True
+
+    # ------------------------------------------------------------------ wait
+    def waiter(self, c: Container, condition: str = "not-running") -> asyncio.Future[int]:
+        """A future for the exit code once ``condition`` holds (dockerd's wait conditions)."""
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise BadRequest(
+                f"invalid condition: {condition!r}: use not-running, next-exit or removed"
+            )
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if condition == "removed":
+            if c.removed:
+                fut.set_result(c.state["ExitCode"])
+            else:
+                c.remove_waiters.append(fut)
+        elif condition in ("not-running", "") and not c.running:
+            fut.set_result(c.state["ExitCode"])
+        else:
+            c.exit_waiters.append(fut)
+        return fut
+
+    def drop_waiter(self, c: Container, fut: asyncio.Future[int]) -> None:
+        for waiters in (c.exit_waiters, c.remove_waiters):
+            if fut in waiters:
+                waiters.remove(fut)
+        if not fut.done():
+            fut.cancel()
+
+    # ------------------------------------------------------------------ pause
+    def pause_container(self, c: Container) -> None:
+        """``docker pause``: the simulated process stops at its next sleep or loop step."""
+        if not c.running or c.process is None:
+            raise Conflict(f"Container {c.id} is not running")
+        if c.status == "paused":
+            raise Conflict(f"Container {c.id} is already paused")
+        freeze = getattr(c.process, "freeze", None)
+        if freeze is None:
+            raise Conflict(f"Cannot pause container {c.id}: its process cannot be paused")
+        freeze()
+        with self.store.tx():
+            c.state["Status"] = "paused"
+            self._save(c)
+            self.events.emit("container", "pause", c.id, c.event_attributes())
+
+    def unpause_container(self, c: Container) -> None:
+        if c.status != "paused" or c.process is None:
+            raise Conflict(f"Container {c.id} is not paused")
+        self._thaw(c)
+
+    def _thaw(self, c: Container) -> None:
+        if c.process is not None:
+            c.process.thaw()
+        with self.store.tx():
+            c.state["Status"] = "running"
+            self._save(c)
+            self.events.emit("container", "unpause", c.id, c.event_attributes())
+
+    # ------------------------------------------------------------------ signals
+    def kill_container(self, c: Container, signal_text: str | None = None, *, ref: str = "") -> int:
+        signum = parse_signal(signal_text, SIGKILL)
+        if not c.running or c.process is None:
+            raise Conflict(
+                f"Cannot kill container: {ref or c.name}: Container {c.id} is not running"
+            )
+        self.events.emit("container", "kill", c.id, c.event_attributes(signal=str(signum)))
+        c.process.signal(signum)
+        if signum == SIGKILL and c.status == "paused":
+            self._thaw(c)  # as dockerd does: a killed paused container is unpaused to die
+        return signum
+
+    async def stop_container(
+        self, c: Container, timeout: int | None = None, signal_text: str | None = None
+    ) -> None:
+        """SIGTERM (or the stop signal), then SIGKILL after ``timeout`` seconds (10)."""
+        if not c.running or c.process is None:
+            raise NotModified()
+        signum = parse_signal(signal_text or c.config.get("StopSignal"), SIGTERM)
+        wait_s = 10 if timeout is None else timeout
+        c.stopping = True
+        try:
+            fut = self.waiter(c, "next-exit")
+            self.kill_container(c, str(signum))
+            if c.status == "paused":  # a frozen process cannot act on it: go on to SIGKILL
+                wait_s = 0
+            try:
+                if wait_s < 0:
+                    await asyncio.shield(fut)
+                else:
+                    await asyncio.wait_for(asyncio.shield(fut), max(wait_s, 0.05))
+            except asyncio.TimeoutError:
+                if c.running and c.process is not None:
+                    self.kill_container(c, str(SIGKILL))
+                await fut
+            self.events.emit("container", "stop", c.id, c.event_attributes())
+        finally:
+            c.stopping = False
+        if c.auto_remove and not c.removed and not c.removing:
+            self._destroy_now(c)
+
+    async def restart_container(self, c: Container, timeout: int | None = None) -> None:
+        if c.running:
+            await self.stop_container(c, timeout)
+        if c.removed:
+            raise NotFound(f"No such container: {c.id}")
+        self.start_container(c)
+        self.events.emit("container", "restart", c.id, c.event_attributes())
+
+    # ------------------------------------------------------------------ remove
+    async def remove_container(
+        self, c: Container, force: bool = False, volumes: bool = False
+    ) -> None:
+        if c.running and not force:
+            raise Conflict(
+                f"You cannot remove a running container {c.id}. Stop the container before "
+                "attempting removal or force remove"
+            )
+        if c.removing:
+            raise Conflict(f"removal of container {c.name} is already in progress")
+        if c.running and c.process is not None:
+            c.removing = True
+            fut = self.waiter(c, "next-exit")
+            self.kill_container(c, str(SIGKILL))
+            await fut
+        self._destroy_now(c, volumes=volumes)
+
+    def _destroy_now(self, c: Container, volumes: bool = False) -> None:
+        if c.removed:
+            return
+        with self.store.tx():
+            c.removed = True
+            self.containers.pop(c.id, None)
+            if self._by_name.get(c.name) == c.id:
+                del self._by_name[c.name]
+            self.store.delete("containers", c.id)
+            self.store.delete_logs(c.id)
+            for exec_id in c.doc.get("exec_ids") or []:
+                self.execs.pop(exec_id, None)
+                self.store.delete("execs", exec_id)
+            if volumes:
+                for m in c.doc.get("mounts", []):
+                    vol = self.volumes.volumes.get(m.get("Name") or "")
+                    if vol is not None and vol.anonymous and not self._volume_users(vol.name):
+                        self.volumes.remove(vol.name)
+                        self.events.emit("volume", "destroy", vol.name, {"driver": "local"})
+            self.events.emit("container", "destroy", c.id, c.event_attributes())
+        waiters, c.remove_waiters = c.remove_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(c.state["ExitCode"])
+
+    def prune_containers(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        deleted = []
+        for c in list(self.containers.values()):
+            if c.running or not _labels_match(c.config.get("Labels") or {}, filters):
+                continue
+            if "until" in filters:
+                limit = _parse_until(filters["until"][-1], self.now())
+                if c.doc["created"] > limit:
+                    continue
+            self._destroy_now(c)
+            deleted.append(c.id)
+        if deleted:
+            self.events.emit("container", "prune", "", {"reclaimed": "0"})
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+
+    def rename_container(self, c: Container, new_name: str) -> None:
+        if not new_name:
+            raise BadRequest("Neither old nor new names may be empty")
+        if new_name.lstrip("/") == c.name:
+            raise BadRequest("Renaming a container with the same name as its current name")
+        try:
+            name = self._check_name(new_name, c.id)
+        except Conflict as exc:
+            raise Conflict(f"Error when allocating new name: {exc.message}") from None
+        old = c.doc["name"]
+        with self.store.tx():
+            self._by_name.pop(c.name, None)
+            c.doc["name"] = f"/{name}"
+            self._by_name[name] = c.id
+            self._save(c)
+            self.events.emit("container", "rename", c.id, c.event_attributes(oldName=old))
+
+    # ------------------------------------------------------------------ inspection
+    def inspect_container(self, c: Container, api_version: str | None = None) -> dict[str, Any]:
+        return c.inspect(c.doc["image_id"], api_version)
+
+    def top(self, c: Container) -> dict[str, Any]:
+        if not c.running or c.process is None:
+            raise Conflict(f"Container {c.id} is not running")
+        rows = list(c.process.top())
+        for exec_ in self.execs.values():
+            if exec_.cid == c.id and exec_.running and exec_.process is not None:
+                rows.extend(exec_.process.top())
+        self.events.emit("container", "top", c.id, c.event_attributes())
+        return {
+            "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+            "Processes": rows,
+        }
+
+    def container_fs(self, c: Container) -> Any:
+        """A container's filesystem: the live one while it runs, else one made from its
+        image and saved changes (save what you change with :meth:`save_fs`)."""
+        return c.vfs if c.vfs is not None else self._make_vfs(c)
+
+    def save_fs(self, c: Container, vfs: Any) -> None:
+        if not c.removed:
+            with self.store.tx():
+                self.store.put_upper(c.id, vfs.upper_state())
+
+    def changes(self, c: Container) -> list[dict[str, Any]] | None:
+        vfs = c.vfs if c.vfs is not None else self._make_vfs(c)
+        raw = [(k, p) for k, p in vfs.changes() if p not in SYSTEM_FILES]
+        others_in_etc = any(p.startswith("/etc/") for _k, p in raw)
+        out = [
+            {"Path": path, "Kind": kind}
+            for kind, path in sorted(raw, key=lambda kp: kp[1])
+            if not (path == "/etc" and kind == 0 and not others_in_etc)
+        ]
+        return out or None
+
+    def list_containers(
+        self, all_: bool, limit: int | None, filters: dict[str, list[str]]
+    ) -> list[Container]:
+        from labkit.engine.model.containers import matches
+
+        image_ids = None
+        if "ancestor" in filters:
+            image_ids = set()
+            for name in filters["ancestor"]:
+                with contextlib.suppress(NotFound, BadRequest):
+                    image_ids.add(self.images.resolve(name).id)
+        items = sorted(self.containers.values(), key=lambda c: c.doc["created"], reverse=True)
+        bounds = {}
+        for key in ("before", "since"):
+            if key in filters:
+                bounds[key] = self.container(filters[key][-1]).doc["created"]
+        wants_all = all_ or (limit is not None and limit > 0)  # a positive limit implies all
+        if not wants_all and "status" not in filters and "exited" not in filters:
+            items = [c for c in items if c.running]
+        out = []
+        for c in items:
+            if "before" in bounds and c.doc["created"] >= bounds["before"]:
+                continue
+            if "since" in bounds and c.doc["created"] <= bounds["since"]:
+                continue
+            if matches(c, filters, image_ids):
+                out.append(c)
+        if limit and limit > 0:
+            out = out[:limit]
+        return out
+
+    # ------------------------------------------------------------------ logs
+    def log_rows(self, c: Container) -> Any:
+        return self.store.read_logs(c.id)
+
+    def listen(self, c: Container) -> asyncio.Queue[Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        c.listeners.add(queue)
+        return queue
+
+    def unlisten(self, c: Container, queue: asyncio.Queue[Any]) -> None:
+        c.listeners.discard(queue)
+
+    # ------------------------------------------------------------------ execs
+    def exec_(self, exec_id: str) -> Exec:
+        exec_ = self.execs.get(exec_id)
+        if exec_ is None:
+            found = [e for eid, e in self.execs.items() if exec_id and eid.startswith(exec_id)]
+            if len(found) != 1:
+                raise NotFound(f"No such exec instance: {exec_id}")
+            exec_ = found[0]
+        return exec_
+
+    def create_exec(self, c: Container, body: dict[str, Any], ref: str = "") -> Exec:
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        if c.status == "paused":
+            raise Conflict(
+                f"Container {ref or c.name} is paused, unpause the container before exec"
+            )
+        argv = strslice(body.get("Cmd")) or []
+        if not argv:
+            raise BadRequest("No exec command specified")
+        eid = self._new_id()
+        doc = {
+            "id": eid,
+            "cid": c.id,
+            "argv": argv,
+            "tty": bool(body.get("Tty")),
+            "attach_stdin": bool(body.get("AttachStdin")),
+            "attach_stdout": bool(body.get("AttachStdout")),
+            "attach_stderr": bool(body.get("AttachStderr")),
+            "env": list(body.get("Env") or []),
+            "user": body.get("User") or "",
+            "workdir": body.get("WorkingDir") or "",
+            "privileged": bool(body.get("Privileged")),
+            "detach_keys": body.get("DetachKeys") or "",
+            "running": False,
+            "exit_code": None,
+            "pid": 0,
+        }
+        exec_ = Exec(doc)
+        with self.store.tx():
+            self.execs[eid] = exec_
+            self.store.put_exec(eid, c.id, doc)
+            c.doc.setdefault("exec_ids", []).append(eid)
+            self._save(c)
+            action = f"exec_create: {argv[0]} {' '.join(argv[1:])}"
+            self.events.emit("container", action, c.id, c.event_attributes(execID=eid))
+        return exec_
+
+    def start_exec(self, exec_: Exec, on_output: Any) -> Any:
+        """Run an exec's process in its container's filesystem; returns the Process."""
+        process_cls = self.process_class
+
+        c = self.containers.get(exec_.cid)
+        if c is None:
+            raise NotFound(f"No such container: {exec_.cid}")
+        if exec_.running or exec_.doc["exit_code"] is not None:
+            raise Conflict(f"Error: Exec command {exec_.id} is already running")
+        if not c.running or c.vfs is None:
+            raise Conflict(f"Container {c.id} is not running")
+        env = self.process_env(c, exec_.doc["env"])
+        argv = exec_.doc["argv"]
+        if process_cls.resolve(argv, c.vfs, env) is None:
+            with self.store.tx():
+                exec_.doc.update(exit_code=EXEC_FAILED_EXIT)
+                self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
+            reason = self.missing_executable(argv).split("unable to start container process: ")[1]
+            raise ExecStartFailed(
+                f"OCI runtime exec failed: exec failed: unable to start container process: {reason}"
+            )
+        process = process_cls(
+            argv,
+            fs=c.vfs,
+            env=env,
+            cwd=exec_.doc["workdir"] or c.config.get("WorkingDir") or "/",
+            hostname=c.config.get("Hostname") or c.short,
+            user=exec_.doc["user"] or c.config.get("User") or "root",
+            tty=exec_.doc["tty"],
+            clock=self.clock.time,
+            on_output=on_output,
+            ps=lambda: self._ps_rows(c),
+        )
+        if not exec_.doc["attach_stdin"]:
+            process.close_stdin()
+        exec_.process = process
+        process.start()
+        with self.store.tx():
+            exec_.doc.update(running=True, pid=process.pid)
+            self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
+            action = f"exec_start: {argv[0]} {' '.join(argv[1:])}"
+            self.events.emit("container", action, c.id, c.event_attributes(execID=exec_.id))
+        exec_.done = self._spawn(self._supervise_exec(c, exec_, process))
+        return process
+
+    async def _supervise_exec(self, c: Container, exec_: Exec, process: Any) -> int:
+        try:
+            code = await process.wait()
+        except Exception:
+            code = EXIT_ENGINE_DIED
+        if self.closed:
+            return code
+        with self.store.tx():
+            exec_.doc.update(running=False, exit_code=code, pid=0)
+            if exec_.id in self.execs:
+                self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
+            if c.vfs is not None and not c.removed:
+                with contextlib.suppress(Exception):
+                    self.store.put_upper(c.id, c.vfs.upper_state())
+            self.events.emit(
+                "container",
+                "exec_die",
+                c.id,
+                c.event_attributes(execID=exec_.id, exitCode=str(code)),
+            )
+        exec_.process = None
+        return code
+
+    # ------------------------------------------------------------------ volumes & networks
+    def _volume_users(self, name: str) -> list[Container]:
+        return [
+            c
+            for c in self.containers.values()
+            if any(m.get("Name") == name for m in c.doc.get("mounts", []))
+        ]
+
+    def create_volume(self, name: str, labels: dict[str, str] | None) -> dict[str, Any]:
+        anonymous = not name
+        with self.store.tx():
+            volume, created = self.volumes.create(
+                name or self._new_id(), self.now(), labels, anonymous=anonymous
+            )
+            del created  # dockerd reports a create even for a volume that already exists
+            self.events.emit("volume", "create", volume.name, {"driver": "local"})
+        return self.volumes.view(volume)
+
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        try:
+            volume = self.volumes.get(name)
+        except NotFound:
+            if force:
+                return
+            raise
+        users = self._volume_users(volume.name)
+        if users:
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(c.id for c in users)}]")
+        with self.store.tx():
+            self.volumes.remove(volume.name)
+            self.events.emit("volume", "destroy", volume.name, {"driver": "local"})
+
+    def prune_volumes(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        everything = (filters.get("all") or ["false"])[-1].lower() in ("true", "1")
+        deleted = []
+        for volume in list(self.volumes.volumes.values()):
+            if self._volume_users(volume.name) or not (everything or volume.anonymous):
+                continue
+            if not _labels_match(volume.labels, filters):
+                continue
+            self.remove_volume(volume.name)
+            deleted.append(volume.name)
+        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": 0}
+
+    def create_network(self, body: dict[str, Any]) -> str:
+        from labkit.engine.model.networks import Network
+
+        name = body.get("Name")
+        if not isinstance(name, str) or not name:
+            raise BadRequest("network name is required: set Name")
+        self.networks.check_new_name(name)
+        driver = body.get("Driver") or "bridge"
+        if driver not in ("bridge", "null", "host"):
+            raise NotFound(f'plugin "{driver}" not found')
+        nid = self._new_id()
+        network = Network(
+            id=nid,
+            name=name,
+            driver=driver,
+            created=self.now(),
+            labels=dict(body.get("Labels") or {}),
+            internal=bool(body.get("Internal")),
+            attachable=bool(body.get("Attachable")),
+            options=dict(body.get("Options") or {}),
+        )
+        with self.store.tx():
+            self.networks.add(network)
+            self.events.emit("network", "create", nid, {"name": name, "type": driver})
+        return nid
+
+    def remove_network(self, ref: str) -> None:
+        network = self.networks.get(ref)
+        users = [
+            c for c in self.containers.values() if c.running and network.name in c.networks_view()
+        ]
+        if users and not network.predefined:
+            raise Forbidden(
+                f"error while removing network: network {network.name} id {network.id} has "
+                "active endpoints"
+            )
+        with self.store.tx():
+            self.networks.remove(network)
+            self.events.emit(
+                "network", "destroy", network.id, {"name": network.name, "type": network.driver}
+            )
+
+    def prune_networks(self) -> dict[str, Any]:
+        deleted = []
+        for network in list(self.networks.networks.values()):
+            if network.predefined:
+                continue
+            if any(network.name in c.networks_view() for c in self.containers.values()):
+                continue
+            self.remove_network(network.id)
+            deleted.append(network.name)
+        return {"NetworksDeleted": deleted or None}
+
+
+_KEPT_HOST_KEYS = frozenset(
+    (
+        "Binds",
+        "AutoRemove",
+        "NetworkMode",
+        "RestartPolicy",
+        "Privileged",
+        "ReadonlyRootfs",
+        "PortBindings",
+        "Memory",
+        "NanoCpus",
+        "ConsoleSize",
+        "Mounts",
+    )
+)
+
+
+def _labels_match(labels: dict[str, str], filters: dict[str, list[str]]) -> bool:
+    for label in filters.get("label", []):
+        key, eq, value = label.partition("=")
+        if key not in labels or (eq and labels[key] != value):
+            return False
+    for label in filters.get("label!", []):
+        key, eq, value = label.partition("=")
+        if key in labels and (not eq or labels[key] == value):
+            return False
+    return True
+
+
+def _parse_until(value: str, now: int) -> int:
+    from labkit.engine.model.clock import parse_api_time
+
+    try:
+        return parse_api_time(value, now)
+    except ValueError:
+        raise BadRequest(f"invalid until filter: {value!r}") from None

@@ -1,0 +1,178 @@
+"""The engine's state on disk: one SQLite file, ``<home>/state.db``.
+
+WAL and ``synchronous=FULL`` make every committed transaction durable: the
+engine can be killed at any moment (kill -9 included) and comes back with all
+it had committed and nothing half-written. Records are JSON documents keyed by
+id; container logs are rows, so that they never have to sit in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS images(id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS containers(id TEXT PRIMARY KEY, doc TEXT NOT NULL, upper TEXT);
+CREATE TABLE IF NOT EXISTS logs(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, cid TEXT NOT NULL,
+    t INTEGER NOT NULL, stream INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS logs_by_container ON logs(cid, seq);
+CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    t INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS execs(id TEXT PRIMARY KEY, cid TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS volumes(name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS networks(id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+"""
+
+TABLES = {"images": "id", "containers": "id", "execs": "id", "volumes": "name", "networks": "id"}
+MAX_EVENTS = 10_000  # older events are dropped; dockerd keeps far fewer
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(doc, separators=(",", ":"))
+
+
+class Store:
+    """A thin layer over sqlite3: documents, logs, events and a key-value ``meta``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA cache_size=-1024")  # 1 MB: memory matters more than speed
+        self.db.executescript(SCHEMA)
+        self._depth = 0
+        self._pending_logs: list[tuple[str, int, int, bytes]] = []
+
+    def close(self) -> None:
+        self.flush_logs()
+        self.db.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; nested uses join the outer one, so a model call commits once."""
+        if self._depth == 0:
+            self.db.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield self.db
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self.db.execute("ROLLBACK")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self.db.execute("COMMIT")
+
+    # documents -----------------------------------------------------------------
+    def put(self, table: str, key: str, doc: Any) -> None:
+        """Insert or replace one document (a container's ``upper`` column is kept)."""
+        column = TABLES[table]
+        with self.tx():
+            if table == "containers":
+                self.db.execute(
+                    "INSERT INTO containers(id, doc) VALUES (?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET doc=excluded.doc",
+                    (key, _dumps(doc)),
+                )
+            else:
+                self.db.execute(
+                    f"INSERT OR REPLACE INTO {table}({column}, doc) VALUES (?, ?)",
+                    (key, _dumps(doc)),
+                )
+
+    def put_exec(self, eid: str, cid: str, doc: Any) -> None:
+        with self.tx():
+            self.db.execute(
+                "INSERT OR REPLACE INTO execs(id, cid, doc) VALUES (?, ?, ?)",
+                (eid, cid, _dumps(doc)),
+            )
+
+    def delete(self, table: str, key: str) -> None:
+        with self.tx():
+            self.db.execute(f"DELETE FROM {table} WHERE {TABLES[table]}=?", (key,))
+
+    def all(self, table: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(f"SELECT doc FROM {table} ORDER BY rowid").fetchall()
+        return [json.loads(doc) for (doc,) in rows]
+
+    def put_upper(self, cid: str, upper: dict[str, Any]) -> None:
+        with self.tx():
+            self.db.execute("UPDATE containers SET upper=? WHERE id=?", (_dumps(upper), cid))
+
+    def get_upper(self, cid: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT upper FROM containers WHERE id=?", (cid,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
+
+    # meta ----------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.tx():
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # events --------------------------------------------------------------------
+    def add_event(self, t: int, doc: dict[str, Any]) -> None:
+        with self.tx():
+            cur = self.db.execute("INSERT INTO events(t, doc) VALUES (?, ?)", (t, _dumps(doc)))
+            if cur.lastrowid and cur.lastrowid % 1000 == 0:
+                self.db.execute("DELETE FROM events WHERE seq <= ?", (cur.lastrowid - MAX_EVENTS,))
+
+    def events(self, since: int, until: int | None) -> list[dict[str, Any]]:
+        sql, args = "SELECT doc FROM events WHERE t >= ?", [since]
+        if until is not None:
+            sql += " AND t <= ?"
+            args.append(until)
+        rows = self.db.execute(sql + " ORDER BY seq", args).fetchall()
+        return [json.loads(doc) for (doc,) in rows]
+
+    # logs ------------------------------------------------------------------------
+    def append_log(self, cid: str, t: int, stream: int, data: bytes) -> None:
+        """Queued, written by :meth:`flush_logs` (the engine flushes once per loop turn)."""
+        self._pending_logs.append((cid, t, stream, data))
+
+    def flush_logs(self) -> None:
+        if not self._pending_logs:
+            return
+        rows, self._pending_logs = self._pending_logs, []
+        with self.tx():
+            self.db.executemany("INSERT INTO logs(cid, t, stream, data) VALUES (?,?,?,?)", rows)
+
+    def read_logs(self, cid: str) -> Iterator[tuple[int, int, bytes]]:
+        """``(t, stream, data)`` rows of one container, oldest first."""
+        self.flush_logs()
+        last = 0
+        while True:  # pages, so that no statement stays open while the caller awaits
+            rows = self.db.execute(
+                "SELECT seq, t, stream, data FROM logs "
+                "WHERE cid=? AND seq>? ORDER BY seq LIMIT 500",
+                (cid, last),
+            ).fetchall()
+            if not rows:
+                return
+            for seq, t, stream, data in rows:
+                last = seq
+                yield t, stream, bytes(data)
+
+    def delete_logs(self, cid: str) -> None:
+        with self.tx():
+            self.db.execute("DELETE FROM logs WHERE cid=?", (cid,))
+
+    def latest_time(self) -> int:
+        """The latest instant recorded anywhere: a fixed clock resumes after it."""
+        self.flush_logs()
+        row = self.db.execute(
+            "SELECT max(coalesce((SELECT max(t) FROM events), 0), "
+            "coalesce((SELECT max(t) FROM logs), 0))"
+        ).fetchone()
+        return int(row[0] or 0)

@@ -1,0 +1,85 @@
+"""Named volumes: a folder under ``<home>/volumes/<name>/_data`` bound into containers."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit.engine.model.clock import rfc3339
+from labkit.engine.model.errors import BadRequest, NotFound
+from labkit.engine.model.store import Store
+
+VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+@dataclass
+class Volume:
+    name: str
+    created: int
+    labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    anonymous: bool = False
+
+    def doc(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "created": self.created,
+            "labels": self.labels,
+            "options": self.options,
+            "anonymous": self.anonymous,
+        }
+
+
+class VolumeStore:
+    def __init__(self, store: Store, root: Path) -> None:
+        self.store = store
+        self.root = root
+        self.volumes: dict[str, Volume] = {
+            Volume(**d).name: Volume(**d) for d in store.all("volumes")
+        }
+
+    def mountpoint(self, name: str) -> Path:
+        return self.root / name / "_data"
+
+    def view(self, volume: Volume) -> dict[str, Any]:
+        return {
+            "CreatedAt": rfc3339(volume.created).split(".")[0].rstrip("Z") + "Z",
+            "Driver": "local",
+            "Labels": dict(volume.labels) or None,
+            "Mountpoint": str(self.mountpoint(volume.name)),
+            "Name": volume.name,
+            "Options": dict(volume.options) or None,
+            "Scope": "local",
+        }
+
+    def get(self, name: str) -> Volume:
+        volume = self.volumes.get(name)
+        if volume is None:
+            raise NotFound(f"get {name}: no such volume")
+        return volume
+
+    def create(
+        self, name: str, now: int, labels: dict[str, str] | None = None, anonymous: bool = False
+    ) -> tuple[Volume, bool]:
+        """The volume (existing or new) and whether it was created now."""
+        if name in self.volumes:
+            return self.volumes[name], False
+        if not VALID_NAME.match(name):
+            raise BadRequest(
+                f'create {name}: "{name}" includes invalid characters for a local volume name, '
+                'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
+                "directory, use absolute path"
+            )
+        volume = Volume(name=name, created=now, labels=dict(labels or {}), anonymous=anonymous)
+        self.mountpoint(name).mkdir(parents=True, exist_ok=True)
+        self.volumes[name] = volume
+        self.store.put("volumes", name, volume.doc())
+        return volume, True
+
+    def remove(self, name: str) -> None:
+        self.volumes.pop(name, None)
+        self.store.delete("volumes", name)
+        shutil.rmtree(self.root / name, ignore_errors=True)

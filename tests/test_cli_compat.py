@@ -1,0 +1,747 @@
+"""The real docker CLI (28) against the lab engine: what the lessons type must work, byte for byte.
+
+Every test runs twice: against the lab engine (``[lab]``) and against a real
+dockerd (``[dockerd]``, skipped without one). The dockerd run is the reference:
+it proves each expectation here is what Docker really does, so a ``[lab]``
+failure is the lab engine's to fix, not the test's.
+
+The CLI runs as a subprocess with a timeout, ``DOCKER_HOST`` at the engine and
+an empty ``DOCKER_CONFIG`` so the host's config and contexts play no part.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from image_fixtures import (
+    Target,
+    api_version,
+    engine_now_ns,
+    ensure_real_busybox,
+    lower_version,
+    pull_busybox,
+    target_from_lab_engine,
+    target_from_real,
+    unique_token,
+    unix_time_arg,
+    wait_until,
+)
+
+DOCKER = "/usr/local/bin/docker"
+CLI_TIMEOUT = 60
+# The newest API version docker CLI 28.x speaks; it negotiates down from here.
+CLI_API_MAX = "1.50"
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+ENGINES = [
+    pytest.param("lab", marks=pytest.mark.lab_engine, id="lab"),
+    pytest.param("dockerd", marks=pytest.mark.real_engine, id="dockerd"),
+]
+
+
+@pytest.fixture(scope="session")
+def cli_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty DOCKER_CONFIG for every CLI call."""
+    return Path(tmp_path_factory.mktemp("docker-config"))
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def target(request: pytest.FixtureRequest, cli_config_dir: Path) -> Target:
+    """The engine under test, with ``busybox:latest`` already on it."""
+    if request.param == "lab":
+        found = target_from_lab_engine(
+            request.getfixturevalue("lab_engine_session"), cli_config_dir
+        )
+        pull_busybox(found.socket)
+    else:
+        found = target_from_real(request.getfixturevalue("real_engine_url"), cli_config_dir)
+        ensure_real_busybox(found.socket)
+    return found
+
+
+def docker(
+    target: Target, *args: str, stdin: str | None = None, timeout: float = CLI_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """Run the docker CLI against ``target``; never hangs longer than ``timeout``."""
+    return subprocess.run(
+        [DOCKER, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=target.env,
+        timeout=timeout,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def docker_bytes(target: Target, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Like :func:`docker`, but the output as bytes: text mode would turn CRLF into LF."""
+    return subprocess.run(
+        [DOCKER, *args],
+        capture_output=True,
+        env=target.env,
+        timeout=CLI_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def ok(target: Target, *args: str, stdin: str | None = None) -> str:
+    """Run the CLI, insist on exit 0 (showing stderr otherwise) and return stdout."""
+    result = docker(target, *args, stdin=stdin)
+    assert result.returncode == 0, (
+        f"`docker {' '.join(args)}` exited {result.returncode}\n"
+        f"stdout: {result.stdout!r}\nstderr: {result.stderr!r}"
+    )
+    return result.stdout
+
+
+class Names:
+    """Unique names for one test, and removal of whatever carries them afterwards."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.token = unique_token()
+        self.containers: list[str] = []
+        self.volumes: list[str] = []
+        self.images: list[str] = []
+
+    def container(self, label: str = "c") -> str:
+        name = f"lkc-{self.token}-{label}"
+        self.containers.append(name)
+        return name
+
+    def volume(self, label: str = "v") -> str:
+        name = f"lkc-{self.token}-{label}"
+        self.volumes.append(name)
+        return name
+
+    def image(self, label: str = "img", tag: str = "latest") -> str:
+        """A unique ``repo:tag`` reference, untagged afterwards."""
+        ref = f"lkc-{self.token}-{label}:{tag}"
+        self.images.append(ref)
+        return ref
+
+    def cleanup(self) -> None:
+        for name in self.containers:
+            docker(self.target, "rm", "-f", name)
+        for name in self.volumes:
+            docker(self.target, "volume", "rm", "-f", name)
+        for name in self.images:
+            docker(self.target, "rmi", name)
+
+
+@pytest.fixture(autouse=True)
+def busybox_ready(target: Target) -> None:
+    """busybox again before each test: on a shared dockerd another suite may remove it."""
+    if not target.is_lab:
+        ensure_real_busybox(target.socket)
+
+
+@pytest.fixture
+def names(target: Target) -> Iterator[Names]:
+    made = Names(target)
+    yield made
+    made.cleanup()
+
+
+def inspect(target: Target, name: str, fmt: str) -> str:
+    return ok(target, "inspect", "--format", fmt, name).strip()
+
+
+def run_detached(target: Target, name: str, *command: str) -> str:
+    """``docker run -d``; returns the full container id it printed."""
+    out = ok(target, "run", "-d", "--name", name, "busybox", *command).strip()
+    assert HEX64.match(out), f"docker run -d printed {out!r}, not a 64-hex container id"
+    return out
+
+
+# --- system
+
+
+def test_version_shows_client_and_server(target: Target) -> None:
+    out = ok(target, "version")
+    assert "Client:" in out
+    assert "Server:" in out
+    server_api = ok(target, "version", "--format", "{{.Server.APIVersion}}").strip()
+    assert re.fullmatch(r"1\.\d+", server_api), server_api
+    assert server_api == api_version(target.socket)
+
+
+def test_version_negotiates_the_lower_api_version(target: Target) -> None:
+    client_api = ok(target, "version", "--format", "{{.Client.APIVersion}}").strip()
+    assert client_api == lower_version(CLI_API_MAX, api_version(target.socket))
+
+
+def test_info(target: Target) -> None:
+    out = ok(target, "info", "--format", "{{.OSType}}|{{.ServerVersion}}|{{.Driver}}")
+    os_type, server_version, _driver = out.strip().split("|")
+    assert os_type == "linux"
+    assert server_version
+    plain = ok(target, "info")
+    assert "Server Version:" in plain
+    assert "Containers:" in plain
+
+
+# --- images
+
+
+def test_pull_from_the_catalogue(target: Target, request: pytest.FixtureRequest) -> None:
+    if not target.is_lab:
+        pytest.skip("the test dockerd has no network, so it cannot pull from a registry")
+    fresh = target_from_lab_engine(
+        request.getfixturevalue("lab_engine"), Path(target.env["DOCKER_CONFIG"])
+    )
+    out = ok(fresh, "pull", "busybox")
+    lines = out.strip().splitlines()
+    assert lines[0] == "Using default tag: latest"
+    assert lines[-1] == "docker.io/library/busybox:latest"
+    assert any(line.startswith("Status: ") and "busybox:latest" in line for line in lines), out
+    again = ok(fresh, "pull", "busybox:latest").strip().splitlines()
+    assert "Status: Image is up to date for busybox:latest" in again
+
+
+def test_pull_unknown_image_fails_with_the_daemon_error(target: Target) -> None:
+    result = docker(target, "pull", "labkit-no-such-image-anywhere")
+    assert result.returncode == 1
+    assert "Error response from daemon" in result.stderr
+
+
+def test_images_lists_busybox(target: Target) -> None:
+    out = ok(target, "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
+    refs = [line.split()[0] for line in out.splitlines()]
+    assert "busybox:latest" in refs
+    only = ok(target, "images", "busybox", "--format", "{{.Repository}}:{{.Tag}}")
+    assert only.splitlines() == ["busybox:latest"]
+    quiet = ok(target, "images", "-q", "busybox").strip()
+    assert re.fullmatch(r"[0-9a-f]{12}", quiet), quiet
+
+
+def test_tag_and_rmi(target: Target, names: Names) -> None:
+    ref = names.image("tag", "v1")
+    repo = ref.split(":")[0]
+    assert ok(target, "tag", "busybox", ref) == ""
+    listed = ok(target, "images", repo, "--format", "{{.Repository}}:{{.Tag}}")
+    assert listed.splitlines() == [ref]
+    same = {
+        ok(target, "image", "inspect", "--format", "{{.Id}}", name).strip()
+        for name in ("busybox", ref)
+    }
+    assert len(same) == 1, f"a tag must name the same image: {same}"
+    out = ok(target, "rmi", ref)
+    assert out.splitlines() == [f"Untagged: {repo}:v1"]
+    gone = docker(target, "image", "inspect", ref)
+    assert gone.returncode == 1
+    assert "No such image" in gone.stderr
+    assert ok(target, "image", "inspect", "--format", "{{.Id}}", "busybox").strip() in same
+
+
+def test_image_inspect_with_format(target: Target) -> None:
+    image_id = ok(target, "image", "inspect", "--format", "{{.Id}}", "busybox").strip()
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", image_id), image_id
+    assert ok(target, "inspect", "--format", "{{json .Config.Cmd}}", "busybox").strip() == '["sh"]'
+    tags = ok(target, "image", "inspect", "--format", "{{json .RepoTags}}", "busybox").strip()
+    assert "busybox:latest" in tags
+    assert inspect(target, "busybox", "{{.Os}}") == "linux"
+
+
+# --- run
+
+
+def test_run_rm_prints_exactly_the_output(target: Target) -> None:
+    result = docker(target, "run", "--rm", "busybox", "echo", "hi")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hi\n", "")
+
+
+def test_run_keeps_stdout_and_stderr_apart(target: Target) -> None:
+    result = docker(target, "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
+    assert result.returncode == 0
+    assert result.stdout == "out\n"
+    assert result.stderr == "err\n"
+
+
+@pytest.mark.parametrize("code", [0, 3, 42])
+def test_run_exit_code_is_the_containers(target: Target, code: int) -> None:
+    result = docker(target, "run", "--rm", "busybox", "sh", "-c", f"exit {code}")
+    assert result.returncode == code
+
+
+def test_run_interactive_reads_piped_stdin(target: Target) -> None:
+    text = "hello\nworld\n"
+    result = docker(target, "run", "--rm", "-i", "busybox", "cat", stdin=text)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == text
+
+
+def test_run_interactive_streams_a_large_stdin(target: Target) -> None:
+    text = "".join(f"line {n:06d} of a longer stdin\n" for n in range(8000))  # ~232 KiB
+    result = docker(target, "run", "--rm", "-i", "busybox", "cat", stdin=text)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout) == len(text)
+    assert result.stdout == text
+
+
+def test_run_interactive_shell_reads_a_script_from_stdin(target: Target) -> None:
+    result = docker(target, "run", "--rm", "-i", "busybox", "sh", stdin="echo from-stdin\nexit 7\n")
+    assert (result.returncode, result.stdout) == (7, "from-stdin\n")
+
+
+def test_run_with_a_tty_merges_streams_with_crlf(target: Target) -> None:
+    result = docker_bytes(
+        target, "run", "--rm", "-t", "busybox", "sh", "-c", "echo hi; echo err >&2"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == (b"hi\r\nerr\r\n", b"")
+
+
+def test_logs_of_a_tty_container(target: Target, names: Names) -> None:
+    name = names.container("tty")
+    ok(target, "run", "-d", "-t", "--name", name, "busybox", "echo", "hi")
+    assert ok(target, "wait", name).strip() == "0"
+    assert docker_bytes(target, "logs", name).stdout == b"hi\r\n"
+    assert inspect(target, name, "{{.Config.Tty}}") == "true"
+
+
+def test_run_with_env(target: Target) -> None:
+    out = ok(target, "run", "--rm", "-e", "GREETING=hola", "busybox", "sh", "-c", "echo $GREETING")
+    assert out == "hola\n"
+
+
+def test_run_with_workdir(target: Target) -> None:
+    assert ok(target, "run", "--rm", "-w", "/tmp", "busybox", "sh", "-c", "pwd") == "/tmp\n"
+
+
+def test_run_with_name_leaves_a_named_exited_container(target: Target, names: Names) -> None:
+    name = names.container("named")
+    assert ok(target, "run", "--name", name, "busybox", "echo", "named") == "named\n"
+    out = ok(target, "ps", "-a", "--format", "{{.Names}} {{.Status}}")
+    line = next((row for row in out.splitlines() if row.split()[0] == name), None)
+    assert line is not None, f"{name} missing from `docker ps -a`:\n{out}"
+    assert line.startswith(f"{name} Exited (0)"), line
+
+
+def test_run_rm_removes_the_container(target: Target, names: Names) -> None:
+    name = names.container("gone")
+    assert ok(target, "run", "--rm", "--name", name, "busybox", "echo", "x") == "x\n"
+    assert wait_until(lambda: docker(target, "inspect", name).returncode != 0)
+
+
+def test_run_unknown_image_fails_with_125(target: Target) -> None:
+    result = docker(target, "run", "--rm", "labkit-no-such-image-anywhere")
+    assert result.returncode == 125
+    assert "Unable to find image 'labkit-no-such-image-anywhere:latest' locally" in result.stderr
+
+
+def test_run_name_conflict_fails_with_125(target: Target, names: Names) -> None:
+    name = names.container("dup")
+    ok(target, "create", "--name", name, "busybox", "echo")
+    result = docker(target, "run", "-d", "--name", name, "busybox", "echo")
+    assert result.returncode == 125
+    assert f'The container name "/{name}" is already in use' in result.stderr
+
+
+def test_run_unknown_command_fails_with_127(target: Target) -> None:
+    result = docker(target, "run", "--rm", "busybox", "labkit-no-such-command")
+    assert result.returncode == 127
+    assert 'exec: "labkit-no-such-command": executable file not found in $PATH' in result.stderr
+
+
+def test_run_with_entrypoint(target: Target) -> None:
+    assert ok(target, "run", "--rm", "--entrypoint", "echo", "busybox", "from", "entry") == (
+        "from entry\n"
+    )
+
+
+def test_run_with_a_bind_mount_reads_a_host_file(target: Target, tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "secret.txt").write_text("from the host\n")
+    folder.chmod(0o755)
+    out = ok(
+        target, "run", "--rm", "-v", f"{folder}:/host:ro", "busybox", "cat", "/host/secret.txt"
+    )
+    assert out == "from the host\n"
+
+
+def test_a_named_volume_outlives_its_containers(target: Target, names: Names) -> None:
+    volume = names.volume("data")
+    mount = f"{volume}:/data"
+    ok(target, "run", "--rm", "-v", mount, "busybox", "sh", "-c", "echo persisted > /data/x")
+    assert ok(target, "run", "--rm", "-v", mount, "busybox", "cat", "/data/x") == "persisted\n"
+
+
+def test_a_containers_files_survive_a_restart_and_stay_private(
+    target: Target, names: Names
+) -> None:
+    name = names.container("fs")
+    ok(target, "run", "-d", "--name", name, "-e", "X=from-run", "busybox", "sleep", "60")
+    assert ok(target, "exec", name, "sh", "-c", "echo $X; echo data > /tmp/f") == "from-run\n"
+    ok(target, "stop", "-t", "1", name)
+    ok(target, "start", name)
+    assert ok(target, "exec", name, "cat", "/tmp/f") == "data\n"
+    other = docker(target, "run", "--rm", "busybox", "cat", "/tmp/f")
+    assert other.returncode == 1
+    assert "can't open '/tmp/f'" in other.stderr
+
+
+def test_run_detached_prints_the_id_and_shows_up_in_ps(target: Target, names: Names) -> None:
+    name = names.container("bg")
+    cid = run_detached(target, name, "sleep", "30")
+    out = ok(target, "ps", "--filter", f"name={name}", "--format", "{{.ID}} {{.Names}} {{.Status}}")
+    rows = out.splitlines()
+    assert len(rows) == 1, out
+    short_id, listed_name, status = rows[0].split(" ", 2)
+    assert cid.startswith(short_id) and len(short_id) == 12
+    assert listed_name == name
+    assert status.startswith("Up"), status
+    assert inspect(target, name, "{{.State.Status}} {{.State.Running}}") == "running true"
+    assert ok(target, "rm", "-f", name).strip() == name
+
+
+def test_create_then_start_attached(target: Target, names: Names) -> None:
+    name = names.container("created")
+    cid = ok(target, "create", "--name", name, "busybox", "echo", "created").strip()
+    assert HEX64.match(cid), cid
+    assert inspect(target, name, "{{.State.Status}}") == "created"
+    assert ok(target, "start", "-a", name) == "created\n"
+    assert inspect(target, name, "{{.State.Status}} {{.State.ExitCode}}") == "exited 0"
+
+
+# --- ps
+
+
+def test_ps_filters_and_format(target: Target, names: Names) -> None:
+    ok_name, failed_name, running_name = (names.container(x) for x in ("ok", "fail", "run"))
+    token_label = f"lkc.test={names.token}"
+    ok(target, "run", "--label", token_label, "--name", ok_name, "busybox", "echo", "x")
+    docker(
+        target,
+        "run",
+        "--label",
+        token_label,
+        "--name",
+        failed_name,
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    )
+    run_detached(target, running_name, "sleep", "30")
+
+    def ps(*args: str) -> list[str]:
+        out = ok(target, "ps", *args, "--format", "{{.Names}} {{.Status}}")
+        return sorted(out.splitlines())
+
+    labelled = ps("-a", "--filter", f"label={token_label}")
+    assert [row.split(" ", 1)[0] for row in labelled] == sorted([ok_name, failed_name])
+    statuses = {row.split(" ", 1)[0]: row.split(" ", 1)[1] for row in labelled}
+    assert statuses[ok_name].startswith("Exited (0)")
+    assert statuses[failed_name].startswith("Exited (3)")
+
+    running = ps("--filter", f"name={names.token}")
+    assert [row.split(" ", 1)[0] for row in running] == [running_name]
+    assert running[0].split(" ", 1)[1].startswith("Up")
+
+    exited3 = ps("-a", "--filter", f"name={names.token}", "--filter", "exited=3")
+    assert [row.split(" ", 1)[0] for row in exited3] == [failed_name]
+    by_status = ps("-a", "--filter", f"name={names.token}", "--filter", "status=exited")
+    assert [row.split(" ", 1)[0] for row in by_status] == sorted([ok_name, failed_name])
+
+    by_image = ps("-a", "--filter", f"name={names.token}", "--filter", "ancestor=busybox")
+    assert len(by_image) == 3, by_image
+
+    quiet = ok(target, "ps", "-aq", "--filter", f"label={token_label}").split()
+    assert len(quiet) == 2 and all(re.fullmatch(r"[0-9a-f]{12}", q) for q in quiet), quiet
+
+
+def test_ps_format_shows_image_and_command(target: Target, names: Names) -> None:
+    name = names.container("fmt")
+    ok(target, "run", "--name", name, "busybox", "echo", "x")
+    out = ok(target, "ps", "-a", "--filter", f"name={name}", "--format", "{{.Image}}|{{.Command}}")
+    assert out.strip() == 'busybox|"echo x"'
+
+
+# --- logs
+
+
+def test_logs_of_an_exited_container(target: Target, names: Names) -> None:
+    name = names.container("logs")
+    run_detached(target, name, "sh", "-c", "echo one; echo two; echo oops >&2")
+    assert ok(target, "wait", name).strip() == "0"
+    result = docker(target, "logs", name)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "one\ntwo\n", "oops\n")
+    followed = docker(target, "logs", "-f", name)
+    assert (followed.returncode, followed.stdout) == (0, "one\ntwo\n")
+
+
+def test_logs_tail(target: Target, names: Names) -> None:
+    # One stream only: dockerd copies stdout and stderr concurrently, so the order of
+    # lines *across* the two streams in its log is not fixed, and neither is a tail of both.
+    name = names.container("tail")
+    run_detached(target, name, "sh", "-c", "echo one; echo two; echo three")
+    assert ok(target, "wait", name).strip() == "0"
+    assert ok(target, "logs", "--tail", "2", name) == "two\nthree\n"
+    assert ok(target, "logs", "--tail", "0", name) == ""
+    assert ok(target, "logs", "--tail", "all", name) == "one\ntwo\nthree\n"
+
+
+def test_logs_follow_ends_when_the_container_exits(target: Target, names: Names) -> None:
+    name = names.container("follow")
+    run_detached(target, name, "sh", "-c", "echo first; sleep 1; echo second")
+    result = docker(target, "logs", "-f", name, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "first\nsecond\n"
+
+
+def test_logs_of_unknown_container(target: Target) -> None:
+    result = docker(target, "logs", "labkit-no-such-container")
+    assert result.returncode == 1
+    assert "No such container: labkit-no-such-container" in result.stderr
+
+
+# --- lifecycle
+
+
+def test_stop_start_restart_kill_wait(target: Target, names: Names) -> None:
+    name = names.container("life")
+    run_detached(target, name, "sleep", "60")
+    assert ok(target, "stop", "-t", "1", name).strip() == name
+    assert inspect(target, name, "{{.State.Status}} {{.State.Running}} {{.State.Pid}}") == (
+        "exited false 0"
+    )
+    assert ok(target, "start", name).strip() == name
+    assert inspect(target, name, "{{.State.Status}}") == "running"
+    assert int(inspect(target, name, "{{.State.Pid}}")) > 0
+    started = inspect(target, name, "{{.State.StartedAt}}")
+    assert ok(target, "restart", "-t", "1", name).strip() == name
+    assert inspect(target, name, "{{.State.Status}}") == "running"
+    assert inspect(target, name, "{{.State.StartedAt}}") != started
+    assert ok(target, "kill", name).strip() == name
+    assert ok(target, "wait", name).strip() == "137"
+    assert inspect(target, name, "{{.State.Status}} {{.State.ExitCode}}") == "exited 137"
+
+
+def test_kill_a_stopped_container_fails(target: Target, names: Names) -> None:
+    name = names.container("dead")
+    ok(target, "run", "--name", name, "busybox", "echo", "x")
+    result = docker(target, "kill", name)
+    assert result.returncode == 1
+    assert "is not running" in result.stderr
+
+
+def test_wait_prints_the_exit_code(target: Target, names: Names) -> None:
+    name = names.container("wait")
+    run_detached(target, name, "sh", "-c", "sleep 1; exit 5")
+    assert ok(target, "wait", name) == "5\n"
+
+
+def test_exec(target: Target, names: Names) -> None:
+    name = names.container("exec")
+    run_detached(target, name, "sleep", "60")
+    result = docker(target, "exec", name, "echo", "hi")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "hi\n", "")
+    assert docker(target, "exec", name, "sh", "-c", "exit 4").returncode == 4
+    assert ok(target, "exec", "-e", "A=b", name, "sh", "-c", "echo $A") == "b\n"
+    assert ok(target, "exec", "-w", "/tmp", name, "sh", "-c", "pwd") == "/tmp\n"
+    assert ok(target, "exec", "-i", name, "cat", stdin="piped\n") == "piped\n"
+    err = docker(target, "exec", name, "sh", "-c", "echo bad >&2")
+    assert (err.stdout, err.stderr) == ("", "bad\n")
+
+
+def test_exec_in_a_stopped_container_fails(target: Target, names: Names) -> None:
+    name = names.container("noexec")
+    ok(target, "run", "--name", name, "busybox", "echo", "x")
+    result = docker(target, "exec", name, "echo", "hi")
+    assert result.returncode != 0
+    assert "is not running" in result.stderr
+
+
+def test_inspect_container_with_format(target: Target, names: Names) -> None:
+    name = names.container("insp")
+    cid = ok(target, "create", "--name", name, "-e", "K=V", "busybox", "echo", "a b").strip()
+    assert inspect(target, name, "{{.Id}}") == cid
+    assert inspect(target, name, "{{.Name}}") == f"/{name}"
+    assert inspect(target, name, "{{.Config.Image}}") == "busybox"
+    assert inspect(target, name, "{{json .Config.Cmd}}") == '["echo","a b"]'
+    assert inspect(target, cid[:12], "{{.State.Status}}") == "created"
+    assert "K=V" in inspect(target, name, "{{json .Config.Env}}")
+    image_id = ok(target, "image", "inspect", "--format", "{{.Id}}", "busybox").strip()
+    assert inspect(target, name, "{{.Image}}") == image_id
+
+
+def test_inspect_unknown_object_fails(target: Target) -> None:
+    result = docker(target, "inspect", "labkit-no-such-object")
+    assert result.returncode == 1
+    assert "No such object: labkit-no-such-object" in result.stderr
+
+
+def test_rm(target: Target, names: Names) -> None:
+    name = names.container("rm")
+    run_detached(target, name, "sleep", "60")
+    refused = docker(target, "rm", name)
+    assert refused.returncode == 1
+    assert "Error response from daemon" in refused.stderr
+    assert inspect(target, name, "{{.State.Status}}") == "running"
+    ok(target, "stop", "-t", "1", name)
+    assert ok(target, "rm", name).strip() == name
+    gone = docker(target, "inspect", "--type", "container", name)
+    assert gone.returncode == 1
+    assert "No such container" in gone.stderr
+    missing = docker(target, "rm", name)
+    assert missing.returncode == 1
+    assert f"No such container: {name}" in missing.stderr
+
+
+def test_rename(target: Target, names: Names) -> None:
+    old, new = names.container("old"), names.container("new")
+    cid = ok(target, "create", "--name", old, "busybox", "echo", "x").strip()
+    assert ok(target, "rename", old, new) == ""
+    assert inspect(target, new, "{{.Id}} {{.Name}}") == f"{cid} /{new}"
+    assert docker(target, "inspect", "--type", "container", old).returncode == 1
+
+
+def test_top_lists_the_process(target: Target, names: Names) -> None:
+    name = names.container("top")
+    run_detached(target, name, "sleep", "60")
+    out = ok(target, "top", name)
+    header, *rows = out.splitlines()
+    assert header.split()[:2] == ["UID", "PID"]
+    assert header.split()[-1] == "CMD"
+    assert any(row.endswith("sleep 60") for row in rows), out
+
+
+def test_top_of_a_stopped_container_fails(target: Target, names: Names) -> None:
+    name = names.container("notop")
+    ok(target, "run", "--name", name, "busybox", "echo", "x")
+    result = docker(target, "top", name)
+    assert result.returncode == 1
+    assert "is not running" in result.stderr
+
+
+# --- events
+
+
+def _is_subsequence(wanted: list[str], seen: list[str]) -> bool:
+    it = iter(seen)
+    return all(item in it for item in wanted)
+
+
+def test_events_since_until(target: Target, names: Names) -> None:
+    name = names.container("ev")
+    since = unix_time_arg(engine_now_ns(target.socket))
+    ok(target, "run", "--name", name, "busybox", "echo", "x")
+    ok(target, "rm", name)
+    until = unix_time_arg(engine_now_ns(target.socket))
+    out = ok(
+        target,
+        "events",
+        "--since",
+        since,
+        "--until",
+        until,
+        "--filter",
+        f"container={name}",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    )
+    rows = out.splitlines()
+    assert rows, "no events between --since and --until"
+    assert all(row.startswith("container ") and row.endswith(f" {name}") for row in rows), out
+    actions = [row.split()[1] for row in rows]
+    assert _is_subsequence(["create", "start", "die", "destroy"], actions), actions
+
+
+def test_events_json_format(target: Target, names: Names) -> None:
+    name = names.container("evj")
+    since = unix_time_arg(engine_now_ns(target.socket))
+    ok(target, "create", "--name", name, "busybox", "echo", "x")
+    until = unix_time_arg(engine_now_ns(target.socket))
+    out = ok(
+        target,
+        "events",
+        "--since",
+        since,
+        "--until",
+        until,
+        "--filter",
+        f"container={name}",
+        "--filter",
+        "event=create",
+        "--format",
+        "{{json .}}",
+    )
+    rows = out.splitlines()
+    assert len(rows) == 1, out
+    assert '"Action":"create"' in rows[0]
+    assert '"Type":"container"' in rows[0]
+
+
+def test_events_of_an_image_tag_and_untag(target: Target, names: Names) -> None:
+    ref = names.image("evtag", "v1")
+    since = unix_time_arg(engine_now_ns(target.socket))
+    ok(target, "tag", "busybox", ref)
+    ok(target, "rmi", ref)
+    until = unix_time_arg(engine_now_ns(target.socket))
+    window = ("--since", since, "--until", until, "--format", "{{.Type}} {{.Action}}")
+    mine = ok(target, "events", *window, "--filter", "type=image", "--filter", f"image={ref}")
+    assert mine.splitlines()[:1] == ["image tag"], mine
+    every = ok(target, "events", *window, "--filter", "type=image").splitlines()
+    assert _is_subsequence(["image tag", "image untag"], every), every
+
+
+# --- networks and volumes
+
+
+def test_network_ls(target: Target) -> None:
+    out = ok(target, "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}")
+    rows = set(out.splitlines())
+    assert {"host host local", "none null local"} <= rows, out
+    only = ok(target, "network", "ls", "--filter", "name=none", "--format", "{{.Name}}")
+    assert only.splitlines() == ["none"]
+    assert ok(target, "network", "inspect", "--format", "{{.Driver}} {{.Scope}}", "none") == (
+        "null local\n"
+    )
+
+
+def test_volume_create_ls_inspect_rm(target: Target, names: Names) -> None:
+    name = names.volume("vol")
+    assert ok(target, "volume", "create", name).strip() == name
+    listed = ok(
+        target, "volume", "ls", "--filter", f"name={name}", "--format", "{{.Name}} {{.Driver}}"
+    )
+    assert listed.splitlines() == [f"{name} local"]
+    assert ok(target, "volume", "inspect", "--format", "{{.Name}} {{.Driver}}", name).strip() == (
+        f"{name} local"
+    )
+    assert ok(target, "volume", "rm", name).strip() == name
+    assert ok(target, "volume", "ls", "-q", "--filter", f"name={name}") == ""
+    missing = docker(target, "volume", "inspect", name)
+    assert missing.returncode == 1
+    assert "no such volume" in missing.stderr.lower()
+
+
+# --- prune
+
+
+def test_system_prune(target: Target, request: pytest.FixtureRequest) -> None:
+    if not target.is_lab:
+        pytest.skip("pruning the shared test dockerd would delete other suites' containers")
+    fresh = target_from_lab_engine(
+        request.getfixturevalue("lab_engine"), Path(target.env["DOCKER_CONFIG"])
+    )
+    pull_busybox(fresh.socket)
+    done = ok(fresh, "create", "--name", "finished", "busybox", "echo", "x").strip()
+    ok(fresh, "run", "-d", "--name", "busy", "busybox", "sleep", "60")
+    out = ok(fresh, "system", "prune", "-f")
+    assert "Deleted Containers:" in out
+    assert done in out.split()
+    assert "Total reclaimed space:" in out
+    left = ok(fresh, "ps", "-a", "--format", "{{.Names}}").split()
+    assert left == ["busy"]
+    assert "busybox:latest" in ok(fresh, "images", "--format", "{{.Repository}}:{{.Tag}}").split()
+    ok(fresh, "rm", "-f", "busy")
