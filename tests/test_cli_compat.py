@@ -191,21 +191,6 @@ def test_info(target: Target) -> None:
 # --- images
 
 
-def test_pull_from_the_catalogue(target: Target, request: pytest.FixtureRequest) -> None:
-    if not target.is_lab:
-        pytest.skip("the test dockerd has no network, so it cannot pull from a registry")
-    fresh = target_from_lab_engine(
-        request.getfixturevalue("lab_engine"), Path(target.env["DOCKER_CONFIG"])
-    )
-    out = ok(fresh, "pull", "busybox")
-    lines = out.strip().splitlines()
-    assert lines[0] == "Using default tag: latest"
-    assert lines[-1] == "docker.io/library/busybox:latest"
-    assert any(line.startswith("Status: ") and "busybox:latest" in line for line in lines), out
-    again = ok(fresh, "pull", "busybox:latest").strip().splitlines()
-    assert "Status: Image is up to date for busybox:latest" in again
-
-
 def test_pull_unknown_image_fails_with_the_daemon_error(target: Target) -> None:
     result = docker(target, "pull", "labkit-no-such-image-anywhere")
     assert result.returncode == 1
@@ -726,22 +711,3 @@ def test_volume_create_ls_inspect_rm(target: Target, names: Names) -> None:
 
 
 # --- prune
-
-
-def test_system_prune(target: Target, request: pytest.FixtureRequest) -> None:
-    if not target.is_lab:
-        pytest.skip("pruning the shared test dockerd would delete other suites' containers")
-    fresh = target_from_lab_engine(
-        request.getfixturevalue("lab_engine"), Path(target.env["DOCKER_CONFIG"])
-    )
-    pull_busybox(fresh.socket)
-    done = ok(fresh, "create", "--name", "finished", "busybox", "echo", "x").strip()
-    ok(fresh, "run", "-d", "--name", "busy", "busybox", "sleep", "60")
-    out = ok(fresh, "system", "prune", "-f")
-    assert "Deleted Containers:" in out
-    assert done in out.split()
-    assert "Total reclaimed space:" in out
-    left = ok(fresh, "ps", "-a", "--format", "{{.Names}}").split()
-    assert left == ["busy"]
-    assert "busybox:latest" in ok(fresh, "images", "--format", "{{.Repository}}:{{.Tag}}").split()
-    ok(fresh, "rm", "-f", "busy")

@@ -127,27 +127,6 @@ def test_info(client: docker.DockerClient) -> None:
 # --- images
 
 
-def test_images_pull(target: Target, request: pytest.FixtureRequest) -> None:
-    if not target.is_lab:
-        pytest.skip("the test dockerd has no network, so it cannot pull from a registry")
-    fresh = request.getfixturevalue("lab_engine")
-    sdk = make_client(str(fresh.url))
-    try:
-        progress = list(sdk.api.pull("busybox", tag="latest", stream=True, decode=True))
-        assert progress and all(isinstance(item, dict) for item in progress)
-        assert not [item for item in progress if "error" in item or "errorDetail" in item]
-        statuses = [item.get("status", "") for item in progress]
-        assert any(
-            s.startswith("Status: Downloaded newer image for busybox:latest") for s in statuses
-        )
-        image = sdk.images.pull("busybox", tag="latest")
-        assert "busybox:latest" in image.tags
-        assert image.id.startswith("sha256:")
-        assert sdk.images.get("busybox").id == image.id
-    finally:
-        sdk.close()
-
-
 def test_images_pull_unknown_raises(target: Target, client: docker.DockerClient) -> None:
     with pytest.raises(docker.errors.APIError) as caught:
         client.images.pull("labkit-no-such-image-anywhere", tag="latest")
