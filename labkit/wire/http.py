@@ -621,15 +621,19 @@ def _framing_error(lines: list[tuple[int, bytes]], base: int, message: str) -> W
 
 def _body_error(tail: bytes, base: int, consumed: int, message: str) -> WireError:
     if "chunk footer" in message:
+        seen = tail[: 2 if tail[:1] == b"\r" else 1]  # the same however the bytes were split
         return WireError(
             f"missing b'\\r\\n' after a chunk's data at byte {base}: found "
-            f"{preview(tail[:2])}; the chunk held more bytes than its size line said",
+            f"{preview(seen)}; the chunk held more bytes than its size line said",
             base,
         )
     if "chunk header" in message:
         # h11 consumed the bad line last; a "\r\n" before it ended the previous chunk.
         start = tail.rfind(b"\r\n", 0, max(consumed - 2, 0))
         start = 0 if start < 0 else start + 2
+        if start == 0 and tail[:1] == b"\n":
+            # the previous chunk's b"\r" arrived (and was consumed) in an earlier feed
+            start = 1
         line = tail[start:consumed]
         return WireError(
             f"bad chunk size line {preview(line)} at byte {base + start}: a chunk size is "
