@@ -29,7 +29,7 @@ import socket
 import sys
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -118,6 +118,43 @@ def http_date(now: float | None = None) -> str:
 
 
 _date_line: tuple[int, bytes] = (-1, b"")
+
+
+def start_eagerly(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+    """Run ``coro`` now, in the caller's callback, and give it a task only if it waits.
+
+    Most requests (``/_ping``, the list calls) are answered without waiting for
+    anything, so serving them straight from ``data_received`` saves a task and a
+    turn of the event loop per request: about a third of a ``/_ping``'s cost.
+    (Python 3.12's eager tasks do the same; this works on 3.10 and 3.11 too.)
+    """
+    try:
+        waiting_on = coro.send(None)
+    except StopIteration:
+        return None
+    return asyncio.get_running_loop().create_task(_drive(coro, waiting_on))
+
+
+async def _drive(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    """Go on with a coroutine that suspended outside any task, as a task would."""
+    while True:
+        try:
+            if waiting_on is None:  # a bare yield (asyncio.sleep(0)): one turn of the loop
+                await asyncio.sleep(0)
+            else:  # the future it waits for; its result or error is read inside coro
+                # Take the future over as a task would: its "being awaited" flag is ours now.
+                waiting_on._asyncio_future_blocking = False
+                await waiting_on
+        except BaseException as exc:  # our own cancellation, or the future's error
+            try:
+                waiting_on = coro.throw(exc)
+            except StopIteration:
+                return
+            continue
+        try:
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return
 
 
 def date_line(now: float | None = None) -> bytes:
@@ -711,7 +748,7 @@ class HttpProtocol(asyncio.Protocol):
         if len(self._pending) > self.limits.max_pipeline:
             self.pause_reading()
         if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._work())
+            self._worker = start_eagerly(self._work())
 
     async def _work(self) -> None:
         try:
