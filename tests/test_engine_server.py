@@ -1292,3 +1292,20 @@ def test_read_timeout_comes_from_the_environment(caplog: pytest.LogCaptureFixtur
         assert read_timeout_from_env({"LABKIT_ENGINE_READ_TIMEOUT": "soon"}) is None
     assert "not a number of seconds" in caplog.text
     assert Limits().read_timeout == 60.0
+
+
+# ---------------------------------------------------------------- /_ping's shortcut
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_the_ping_shortcut_sends_what_the_routed_ping_sends(sock: Path, method: str) -> None:
+    """Unversioned /_ping skips the router; the versioned one goes through it: same bytes."""
+    c = Raw(sock)
+    c.send(f"{method} /_ping HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+    short = c.response()
+    c.send(f"{method} /v1.51/_ping HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+    routed = c.response()
+    c.close()
+    assert (short.status, short.body) == (routed.status, routed.body)
+    assert [h for h in short.headers if h[0] != "Date"] == [
+        h for h in routed.headers if h[0] != "Date"
+    ]
+    assert short.body == (b"" if method == "HEAD" else b"OK")

@@ -37,6 +37,7 @@ from typing import Any, Protocol, TypeVar
 import httptools
 
 from labkit.engine import badrequest, identity
+from labkit.engine.api.system import PING_HEADERS, PING_TYPE
 from labkit.engine.replies import (
     JSON_TYPE,
     EmptyReply,
@@ -682,6 +683,15 @@ class HttpProtocol(asyncio.Protocol):
         if self._method_override is not None:
             method, self._method_override = self._method_override, None
         version = parser.get_http_version()
+        if (
+            msg.url == b"/_ping"
+            and method in ("GET", "HEAD")
+            and self._worker is None
+            and not self._pending
+            and not parser.should_upgrade()
+        ):
+            self._answer_ping(method, version, parser.should_keep_alive())
+            return
         incoming = Incoming(
             method=method,
             target=msg.url.decode("latin-1"),
@@ -702,6 +712,20 @@ class HttpProtocol(asyncio.Protocol):
             self._upgrade_need = msg.content_length
             return
         self._enqueue(incoming)
+
+    def _answer_ping(self, method: str, version: str, keep_alive: bool) -> None:
+        """Unversioned ``/_ping`` without the router: every docker command starts with one.
+
+        The same bytes as ``api/system.py``'s handler (a test compares them), minus the
+        Incoming, routing and Request objects, which are most of a ping's cost.
+        """
+        http_version = "1.0" if version == "1.0" else "1.1"
+        head_only = method == "HEAD"
+        keep = keep_alive and not self._read_eof
+        body = b"" if head_only else b"OK"
+        self._write_simple(200, PING_HEADERS, PING_TYPE, body, keep, head_only, http_version)
+        if not keep:
+            self.close()
 
     # ------------------------------------------------------------ upgrade
     def _start_upgrade(self, rest: bytes) -> None:

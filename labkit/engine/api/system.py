@@ -8,7 +8,7 @@ from __future__ import annotations
 from labkit.engine import identity
 from labkit.engine.replies import JSONReply, RawReply, Reply, Request
 
-_PING_HEADERS = {
+PING_HEADERS = {
     "Builder-Version": identity.BUILDER_VERSION,
     "Cache-Control": "no-cache, no-store, must-revalidate",
     "Pragma": "no-cache",
@@ -17,10 +17,13 @@ _PING_HEADERS = {
 }
 
 
+PING_TYPE = "text/plain; charset=utf-8"
+
+
 async def ping(req: Request) -> Reply:
     """``OK``: the cheapest way for a client to learn the engine is there (and its API version)."""
     body = b"" if req.method == "HEAD" else b"OK"
-    return RawReply(body, "text/plain; charset=utf-8", 200, _PING_HEADERS)
+    return RawReply(body, PING_TYPE, 200, PING_HEADERS)
 
 
 async def version(req: Request) -> Reply:
