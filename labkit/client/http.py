@@ -260,7 +260,7 @@ class Client:
         return self._api_version
 
     def url_for(self, path: str, params: Any = None, versioned: bool = True) -> str:
-        """The request target: ``/v1.41/images/json?all=true``."""
+        """The request target: ``/v{negotiated}/images/json?all=true``."""
         if not path.startswith("/"):
             raise ValueError(f"the path {path!r} must start with '/', e.g. '/containers/json'")
         if versioned and not _VERSIONED.match(path):

@@ -54,9 +54,8 @@ LIGHT_MODULES = frozenset({"system"})
 PLAIN_ERRORS_BELOW = "1.24"
 
 # dockerd's router answers a path (or method) it has no route for before its API middleware
-# runs, so its 404 has no Api-Version, Server, Ostype or Docker-Experimental header. The lab
-# engine sends them on every API response, this one included, so that a client probing for an
-# endpoint still learns the engine's API version (docs/differential.md lists the difference).
+# runs, so its 404 lacks Api-Version, Server, Ostype and Docker-Experimental. The lab engine
+# sends them on every API response, this one included (docs/differential.md).
 _NOT_FOUND = JSONReply({"message": "page not found"}, 404)
 # API version -> the 400 that refuses it, or None when it is served.
 _verdicts: dict[str, Reply | None] = {}

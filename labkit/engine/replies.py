@@ -128,9 +128,6 @@ class JSONReply:
     obj: Any
     status: int = 200
     headers: Mapping[str, str] | None = None
-    # False: without the headers dockerd's API middleware adds (Api-Version, Server…), as
-    # its router's own "404 page not found" goes out.
-    api_headers: bool = True
 
 
 @dataclass

@@ -106,7 +106,7 @@ class Router:
 
 
 def split_version(path: str) -> tuple[str | None, str]:
-    """``/v1.51/containers/json`` -> ``("1.51", "/containers/json")``; unversioned paths pass."""
+    """``/vX.Y/containers/json`` -> ``("X.Y", "/containers/json")``; unversioned paths pass."""
     if path.startswith("/v"):
         slash = path.find("/", 2)
         # the same test as dockerd's "/v{version:[0-9.]+}", without a regex: it runs on every call

@@ -169,8 +169,6 @@ def date_line(now: float | None = None) -> bytes:
 
 
 _prefix_cache: dict[tuple[Any, ...], bytes] = {}
-# /_ping's reply around its Date line, by (HTTP version, HEAD?, keep-alive?)
-_ping_parts: dict[tuple[str, bool, bool], tuple[bytes, bytes]] = {}
 
 
 def head_prefix(
@@ -724,18 +722,8 @@ class HttpProtocol(asyncio.Protocol):
         http_version = "1.0" if version == "1.0" else "1.1"
         head_only = method == "HEAD"
         keep = keep_alive and not self._read_eof
-        key = (http_version, head_only, keep)
-        parts = _ping_parts.get(key)
-        if parts is None:  # the head before Date, and the framing and body after it
-            body = b"" if head_only else b"OK"
-            framing = b"Content-Length: %d\r\n" % len(body)
-            if not keep:
-                framing += b"Connection: close\r\n"
-            elif http_version == "1.0":
-                framing += b"Connection: keep-alive\r\n"
-            prefix = head_prefix(http_version, 200, PING_TYPE, PING_HEADERS)
-            parts = _ping_parts[key] = (prefix, framing + b"\r\n" + body)
-        self.transport.write(parts[0] + date_line(self.server.http_time()) + parts[1])
+        body = b"" if head_only else b"OK"
+        self._write_simple(200, PING_HEADERS, PING_TYPE, body, keep, head_only, http_version)
         if not keep:
             self.close()
 
@@ -847,10 +835,8 @@ class HttpProtocol(asyncio.Protocol):
         version = incoming.http_version
         if isinstance(reply, JSONReply):
             body = encode_json(reply.obj)
-            self._write_simple(
-                reply.status, reply.headers, JSON_TYPE, body, keep, head_only, version,
-                reply.api_headers,
-            )  # fmt: skip
+            status, headers = reply.status, reply.headers
+            self._write_simple(status, headers, JSON_TYPE, body, keep, head_only, version)
         elif isinstance(reply, RawReply):
             self._write_simple(
                 reply.status, reply.headers, reply.content_type, reply.body, keep, head_only,

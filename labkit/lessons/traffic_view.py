@@ -6,7 +6,7 @@ exchanged. These helpers show it the way the lesson talks about it:
 - :func:`exchanges_table`: one row per request and its response, arrows for direction,
   method and path, status, and a few words on each body (frames decoded);
 - :func:`frames_table`: a container stream cut into its 8-byte-header frames;
-- :func:`route`: ``/v1.41/containers/f870…/start`` becomes ``/containers/{id}/start``, so
+- :func:`route`: ``/v1.XX/containers/f870…/start`` becomes ``/containers/{id}/start``, so
   that two recordings (the CLI's and the SDK's) can be compared: :func:`compare`;
 - :func:`sequence_diagram`: a transcript as a mermaid sequence diagram;
 - :class:`TrafficPrinter`: the ``socat -v`` style dump ``labkit sniff`` prints, chunk by

@@ -114,7 +114,7 @@ class Exchange:
     number: int  # 1, 2, 3… in the order the requests arrived, over all connections
     connection: int
     method: str
-    target: str  # as sent: "/v1.41/containers/create?name=web"
+    target: str  # as sent: "/vX.Y/containers/create?name=web"
     request_headers: Headers
     request_body: bytes
     started: float  # seconds since the recorder started: the request's first byte
@@ -136,7 +136,7 @@ class Exchange:
 
     @property
     def path(self) -> str:
-        """The target without its query string: ``/v1.41/containers/create``."""
+        """The target without its query string: ``/vX.Y/containers/create``."""
         return urlsplit(self.target).path
 
     @property
@@ -223,7 +223,7 @@ class Exchange:
         return None if self.finished is None else self.finished - self.started
 
     def summary(self) -> str:
-        """One line: ``#3 POST /v1.41/containers/create → 201 Created``."""
+        """One line: ``#3 POST /vX.Y/containers/create → 201 Created``."""
         answer = "(no answer)" if self.status is None else f"{self.status} {self.reason}".strip()
         line = f"#{self.number} {self.method} {self.target} → {answer}"
         return f"{line}  [{self.problem}]" if self.problem else line
