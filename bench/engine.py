@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labkit.engine import control  # noqa: E402
+from labkit.engine.server import POLL_WINDOW, Poller  # noqa: E402
 
 README = ROOT / "bench" / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -53,6 +54,7 @@ DEFAULT_DOCKER = "/tmp/labkit-dockerd/docker.sock"
 FLOORS = {
     "rps_vs_dockerd": 1.0,  # lab engine requests/s ≥ this × dockerd's, on /_ping and /images/json
     "cold_start_s": 0.3,
+    "run_vs_dockerd": 0.5,  # `docker run --rm` on the lab engine ≤ this × dockerd's time
     "idle_rss_mb": 40.0,
 }
 
@@ -286,7 +288,13 @@ FIXED = (
 
 
 class _Floor(asyncio.Protocol):
-    """Counts request ends and answers each with the same bytes: no parsing at all."""
+    """Counts request ends and answers each with the same bytes: no parsing at all.
+
+    It polls between requests exactly as the lab engine does (``server.Poller``),
+    so that it stays a floor: the lab engine's only advantage there is not its own."""
+
+    def __init__(self, poller: Poller) -> None:
+        self.poller = poller
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -298,12 +306,14 @@ class _Floor(asyncio.Protocol):
         self.tail = data[data.rfind(b"\r\n\r\n") + 4 :] if n else data
         if n:
             self.transport.write(FIXED * n)
+        self.poller.stay_awake()
 
 
 def floor_server(path: str) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_unix_server(_Floor, path)
+        poller = Poller(POLL_WINDOW)
+        server = await loop.create_unix_server(lambda: _Floor(poller), path)
         async with server:
             await server.serve_forever()
 
@@ -411,6 +421,17 @@ def cold_starts(runs: int) -> list[float]:
     return times
 
 
+def idle_cpu_percent(pids: dict[str, int | None], seconds: float) -> dict[str, float | None]:
+    """The share of one CPU each process used while nobody sent it anything."""
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    time.sleep(seconds)
+    out: dict[str, float | None] = {}
+    for name, pid in pids.items():
+        after, start = cpu_seconds(pid), before[name]
+        out[name] = None if after is None or start is None else (after - start) / seconds * 100
+    return out
+
+
 def make_containers(sock: str, count: int) -> int:
     """Create and start ``count`` short containers; how many made it."""
     made = 0
@@ -435,6 +456,7 @@ class Results:
     run_s: dict[str, float | None] = field(default_factory=dict)
     cold: list[float] = field(default_factory=list)
     rss: dict[str, float | None] = field(default_factory=dict)
+    idle_cpu: dict[str, float | None] = field(default_factory=dict)  # percent of one CPU
     notes: list[str] = field(default_factory=list)
 
 
@@ -522,6 +544,13 @@ def run(args: argparse.Namespace) -> Results:
                 res.run_s[name] = None
                 res.notes.append(f"docker run on {name} failed: {exc}")
 
+        idle_pids = {"lab engine": started.pid}
+        if docker_sock:
+            idle_pids["dockerd"] = peer_pid(docker_sock)
+        print(f"CPU while idle, {args.idle_seconds:g} s ...", flush=True)
+        time.sleep(1.0)  # past any polling window and timers of the last requests
+        res.idle_cpu = idle_cpu_percent(idle_pids, args.idle_seconds)
+
         if model_ready and args.containers:
             print(f"creating and starting {args.containers} containers ...", flush=True)
             try:
@@ -600,6 +629,12 @@ def report(res: Results, clients: int) -> str:
         lines.append(
             f"| RSS, dockerd idle (for scale) | — | {_fmt(res.rss['dockerd idle'], '.1f')} MB |"
         )
+    if res.idle_cpu:
+        lines.append(
+            "| CPU while idle, share of one CPU "
+            f"| {_fmt(res.idle_cpu.get('lab engine'), '.1f')} % "
+            f"| {_fmt(res.idle_cpu.get('dockerd'), '.1f')} % |"
+        )
     errors = sum(v.errors for v in res.loads.values())
     if errors:
         res.notes.append(f"{errors} requests did not get a 200")
@@ -632,6 +667,14 @@ def floor_checks(res: Results, clients: int) -> list[str]:
         out.append(
             f"{'pass' if ok else 'FAIL'}: cold start {med:.3f} s (floor {FLOORS['cold_start_s']} s)"
         )
+    lab_run, dockerd_run = res.run_s.get("lab engine"), res.run_s.get("dockerd")
+    if lab_run and dockerd_run:
+        ratio = lab_run / dockerd_run
+        ok = ratio <= FLOORS["run_vs_dockerd"]
+        out.append(
+            f"{'pass' if ok else 'FAIL'}: docker run --rm, lab engine {ratio:.2f}x dockerd's "
+            f"time (floor at most {FLOORS['run_vs_dockerd']}x)"
+        )
     idle = res.rss.get("lab idle")
     if idle is not None:
         ok = idle <= FLOORS["idle_rss_mb"]
@@ -659,6 +702,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--containers", type=int, default=1000, help="containers for the RSS run")
     parser.add_argument("--cold-runs", type=int, default=5)
     parser.add_argument("--run-runs", type=int, default=5, help="timed `docker run`s")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=5.0, help="how long idle CPU is measured"
+    )
     parser.add_argument("--quick", action="store_true", help="short runs; README untouched")
     parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     parser.add_argument("--floor-server", metavar="PATH", help=argparse.SUPPRESS)
@@ -668,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.quick:
         args.duration, args.containers, args.cold_runs, args.run_runs = 1.0, 100, 3, 2
-        args.repeat = 1
+        args.repeat, args.idle_seconds = 1, 2.0
         args.no_readme = True
     res = run(args)
     text = report(res, args.clients)

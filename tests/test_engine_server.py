@@ -1294,6 +1294,81 @@ def test_read_timeout_comes_from_the_environment(caplog: pytest.LogCaptureFixtur
     assert Limits().read_timeout == 60.0
 
 
+# ---------------------------------------------------------------- polling between requests
+def _loop_for(name: str) -> asyncio.AbstractEventLoop:
+    if name == "uvloop":
+        uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed here")
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+@pytest.mark.parametrize("window", [0.0, 0.02])
+def test_the_loop_polls_for_a_window_after_a_request_then_sleeps(
+    loop_name: str, window: float
+) -> None:
+    """stay_awake keeps the loop turning (a zero-timeout poll each turn) for the window, no
+    longer, and other work still runs meanwhile; a window of 0 never polls."""
+    from labkit.engine.server import Poller
+
+    async def scenario() -> tuple[int, int, bool, bool]:
+        poller = Poller(window)
+        turns = 0
+        poll = poller._poll
+
+        def counting_poll() -> None:
+            nonlocal turns
+            turns += 1
+            poll()
+
+        poller._poll = counting_poll  # type: ignore[method-assign]
+        other = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.005, other.set_result, "ran")
+        poller.stay_awake()
+        polling_at_first = poller.polling
+        assert await other == "ran"  # polling starves nothing
+        await asyncio.sleep(window + 0.05)
+        after_window = turns
+        await asyncio.sleep(0.05)
+        return after_window, turns, polling_at_first, poller.polling
+
+    loop = _loop_for(loop_name)
+    try:
+        after_window, later, polling_at_first, polling_now = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    if window:
+        assert polling_at_first
+        assert after_window > 20  # many turns of the loop within 20 ms, not one sleep
+    else:
+        assert not polling_at_first
+        assert after_window == 0
+    assert later == after_window  # and then it stopped: an idle engine sleeps
+    assert not polling_now
+
+
+def test_a_closed_server_stops_polling(serve_app, probe: Probe) -> None:
+    """Requests keep the engine's loop polling; closing the server ends it."""
+    served = serve_app(make_app(probe), limits=Limits(poll_window=10.0))
+    assert get(served.socket, "/_ping").body == b"OK"
+    poller = served.server.poller
+    assert wait_for(lambda: poller.polling, timeout=5)  # it answers first, then polls
+    served.call(served.server.close)
+    assert wait_for(lambda: not poller.polling, timeout=5)
+
+
+def test_poll_window_comes_from_the_environment(caplog: pytest.LogCaptureFixture) -> None:
+    from labkit.engine.__main__ import poll_window_from_env
+
+    assert poll_window_from_env({}) is None
+    assert poll_window_from_env({"LABKIT_ENGINE_POLL_US": "250"}) == pytest.approx(250e-6)
+    assert poll_window_from_env({"LABKIT_ENGINE_POLL_US": "0"}) == 0.0
+    with caplog.at_level(logging.WARNING):
+        assert poll_window_from_env({"LABKIT_ENGINE_POLL_US": "fast"}) is None
+        assert poll_window_from_env({"LABKIT_ENGINE_POLL_US": "-5"}) is None
+    assert caplog.text.count("not a whole number of microseconds") == 2
+    assert Limits().poll_window == pytest.approx(100e-6)
+
+
 # ---------------------------------------------------------------- /_ping's shortcut
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_the_ping_shortcut_sends_what_the_routed_ping_sends(sock: Path, method: str) -> None:

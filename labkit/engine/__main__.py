@@ -104,6 +104,25 @@ def read_timeout_from_env(env: dict[str, str] | None = None) -> float | None:
     return max(value, 0.0)
 
 
+def poll_window_from_env(env: dict[str, str] | None = None) -> float | None:
+    """``LABKIT_ENGINE_POLL_US``: microseconds to keep polling after a request (0: never)."""
+    text = (os.environ if env is None else env).get("LABKIT_ENGINE_POLL_US", "")
+    if not text:
+        return None
+    try:
+        micros = int(text)
+    except ValueError:
+        micros = -1
+    if not 0 <= micros <= 100_000:
+        log.warning(
+            "LABKIT_ENGINE_POLL_US=%r is not a whole number of microseconds from 0 to "
+            "100000: ignored",
+            text,
+        )
+        return None
+    return micros / 1e6
+
+
 async def serve(home: Path, sock_path: Path) -> int:
     """Listen, write the pidfile, serve until SIGTERM or SIGINT, then clean up."""
     from labkit.engine.app import App, settings_from_env
@@ -116,6 +135,9 @@ async def serve(home: Path, sock_path: Path) -> int:
     read_timeout = read_timeout_from_env()
     if read_timeout is not None:
         limits.read_timeout = read_timeout
+    poll_window = poll_window_from_env()
+    if poll_window is not None:
+        limits.poll_window = poll_window
     app = App()
     server = Server(app, limits)
     try:

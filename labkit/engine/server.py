@@ -63,6 +63,9 @@ MAX_RAW_BUFFER = 1 << 20
 # engine gives up on it (LABKIT_ENGINE_READ_TIMEOUT). dockerd has no such limit; a
 # generous one frees what a stalled client holds without troubling a slow one.
 READ_TIMEOUT = 60.0
+# Seconds the event loop keeps polling (instead of sleeping) after a request, for the
+# next one (LABKIT_ENGINE_POLL_US). See Server.stay_awake: why, and what it costs.
+POLL_WINDOW = 100e-6
 
 _REASONS = {
     101: "Switching Protocols",
@@ -251,6 +254,7 @@ class Limits:
     max_pipeline: int = MAX_PIPELINE
     max_raw_buffer: int = MAX_RAW_BUFFER
     read_timeout: float = READ_TIMEOUT  # 0 or less: wait for ever
+    poll_window: float = POLL_WINDOW  # 0 or less: sleep as soon as there is nothing to do
 
 
 def new_parser(protocol: Any) -> httptools.HttpRequestParser:
@@ -475,6 +479,7 @@ class HttpProtocol(asyncio.Protocol):
             data, self._held = self._held + data, b""
         self._feed(data, base)
         self._watch_stall()
+        self.server.stay_awake()
 
     def _feed(self, data: bytes, base: int) -> None:
         self._done_in_packet = 0
@@ -852,6 +857,7 @@ class HttpProtocol(asyncio.Protocol):
         else:
             log.error("handler for %s %s returned %r", incoming.method, incoming.target, reply)
             self._write_error(500, "internal error: the handler returned no reply", version)
+        self.server.stay_awake()  # a reply that took a while: the client's next request follows
         if incoming.upgrade:
             return False  # the parser has handed over; this connection cannot go on as HTTP
         return keep
@@ -997,6 +1003,47 @@ async def _aclose(chunks: Any) -> None:
         log.exception("closing a stream's iterator failed")
 
 
+class Poller:
+    """Keeps the event loop polling, not sleeping, for a short window after each request.
+
+    A client waits for each answer before it sends its next request, so on one
+    connection a request's cost is mostly wake-ups: the engine's and the client's. A
+    process asleep in epoll has to be woken (on a virtual machine, its CPU too), which
+    takes longer than answering a ``/_ping``. Go's scheduler, and so dockerd, spins a
+    little before it sleeps for the same reason. Here a callback that re-queues itself
+    makes the loop poll its sockets with a zero timeout until the window closes: every
+    connection is still served in turn (nothing blocks), and an engine with nothing to
+    do sleeps as before. The price is at most one window of CPU per burst of requests.
+    """
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._until = 0.0
+        self._polling = False
+        self._stopped = False
+
+    @property
+    def polling(self) -> bool:
+        return self._polling
+
+    def stay_awake(self) -> None:
+        if self.window <= 0 or self._stopped:
+            return
+        self._until = time.perf_counter() + self.window
+        if not self._polling:
+            self._polling = True
+            asyncio.get_running_loop().call_soon(self._poll)
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def _poll(self) -> None:
+        if not self._stopped and time.perf_counter() < self._until:
+            asyncio.get_running_loop().call_soon(self._poll)
+        else:
+            self._polling = False
+
+
 class Server:
     """Listens on a Unix socket and serves the app until closed."""
 
@@ -1009,10 +1056,15 @@ class Server:
         self.access_log = log.isEnabledFor(logging.DEBUG)
         # The Date header follows the app's clock when it has one (a fixed LABKIT_CLOCK).
         self._app_time: Callable[[], float | None] | None = getattr(app, "http_time", None)
+        self.poller = Poller(self.limits.poll_window)
 
     def http_time(self) -> float | None:
         """Seconds since the epoch for the Date header; None for real time."""
         return self._app_time() if self._app_time is not None else None
+
+    def stay_awake(self) -> None:
+        """After a request, poll for the next one a moment instead of sleeping (``Poller``)."""
+        self.poller.stay_awake()
 
     def protocol_factory(self) -> HttpProtocol:
         return HttpProtocol(self)
@@ -1032,6 +1084,7 @@ class Server:
 
     async def close(self, grace: float = 2.0) -> None:
         """Stop listening, let answers in progress finish, cancel streams and sessions."""
+        self.poller.stop()
         if self._server is not None:
             self._server.close()
         workers = []
