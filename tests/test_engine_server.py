@@ -203,7 +203,7 @@ def dummy_routes(probe: Probe) -> list[tuple[str, str, object]]:
                 "method": req.method,
                 "path": req.path,
                 "version": req.api_version,
-                "query": req.query,
+                "query": {name: list(values) for name, values in req.query.items()},
                 "body": req.body.decode("latin-1"),
             }
         )
@@ -433,6 +433,19 @@ def test_version_messages_are_dockerds() -> None:
     assert isinstance(too_old, RawReply) and too_old.content_type.startswith("text/plain")
     too_new = version_refused("1.99")
     assert isinstance(too_new, JSONReply) and too_new.status == 400
+
+
+def test_query_strings_are_parsed_once_and_shared_read_only() -> None:
+    from labkit.engine.app import parse_query
+
+    query = parse_query("all=1&label=a&label=b&size=&x=%2Fy")
+    assert dict(query) == {"all": ("1",), "label": ("a", "b"), "size": ("",), "x": ("/y",)}
+    assert parse_query("all=1&label=a&label=b&size=&x=%2Fy") is query  # cached
+    with pytest.raises(TypeError):
+        query["all"] = ("0",)  # type: ignore[index]
+    req = Request("GET", "/containers/json", None, query=query)
+    assert req.arg("label") == "b" and req.args("label") == ["a", "b"]
+    assert req.flag("all") and not req.flag("size")
 
 
 def test_json_is_compact_with_a_newline_like_go() -> None:

@@ -9,7 +9,14 @@ model.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,7 +59,7 @@ class Request:
     method: str
     path: str  # without the /vX.Y prefix, e.g. "/containers/json"
     api_version: str | None  # "1.51" when the client used a prefix, else None
-    query: dict[str, list[str]] = field(default_factory=dict)
+    query: Mapping[str, Sequence[str]] = field(default_factory=dict)  # shared: read only
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
     engine: Any = None  # the Engine model (engine/model); Any keeps this module import-light
