@@ -169,6 +169,22 @@ def test_env_prints_the_line_and_how_to_undo_it(home: Path) -> None:
     assert ping(sock).startswith(b"HTTP/1.1 200")
 
 
+def test_a_reader_that_stops_early_gets_no_traceback(home: Path) -> None:
+    """``labkit engine env | head -1``: the pipe closes before everything is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write now fails with EPIPE, as after head has exited
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "labkit", "engine", "env", "--no-start"],
+            env={**os.environ, **env_for(home)}, stdout=write_end, stderr=subprocess.PIPE,
+            text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert out.returncode == 0
+    assert "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
+
+
 def test_logs(home: Path) -> None:
     assert "has not been started" in labkit(home, "logs").stderr
     control.start(env_for(home))

@@ -357,6 +357,44 @@ def test_kill_9_mid_write_loses_nothing_committed(tmp_path: Path) -> None:
     run(check())
 
 
+def test_logs_keep_the_newest_output_within_the_limit(tmp_path: Path) -> None:
+    """Past the limit the oldest lines go (a quarter of the limit at a time); another
+    container's output is untouched, and a reopened store goes on counting."""
+    from labkit.engine.model.store import Store
+
+    def sizes(store: Store, cid: str) -> tuple[int, list[bytes]]:
+        lines = [data for _t, _stream, data in store.read_logs(cid)]
+        return sum(map(len, lines)), lines
+
+    store = Store(tmp_path / "state.db", max_log_bytes=1000)
+    store.append_log("quiet", 1, 1, b"kept\n")
+    for n in range(100):  # 10 bytes each: 1000 bytes fit exactly
+        store.append_log("busy", n, 1, b"line %04d\n" % n)
+    store.flush_logs()
+    assert sizes(store, "busy")[0] == 1000
+    store.append_log("busy", 100, 2, b"line 0100\n")
+    store.flush_logs()
+    total, lines = sizes(store, "busy")
+    assert total == 750  # trimmed to three quarters of the limit
+    assert lines[0] == b"line 0026\n" and lines[-1] == b"line 0100\n"
+    assert sizes(store, "quiet") == (5, [b"kept\n"])
+    store.close()
+
+    store = Store(tmp_path / "state.db", max_log_bytes=1000)
+    for n in range(101, 126):
+        store.append_log("busy", n, 1, b"line %04d\n" % n)
+    store.flush_logs()
+    total, lines = sizes(store, "busy")
+    assert total == 1000 and lines[0] == b"line 0026\n"  # counted from what was stored
+    store.append_log("busy", 126, 1, b"line 0126\n")
+    store.flush_logs()
+    total, lines = sizes(store, "busy")
+    assert total == 750 and lines[-1] == b"line 0126\n"
+    store.delete_logs("busy")
+    assert sizes(store, "busy") == (0, [])
+    store.close()
+
+
 def test_a_thousand_containers_stay_small_in_memory(tmp_path: Path) -> None:
     import tracemalloc
 

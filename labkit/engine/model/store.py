@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS networks(id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 
 TABLES = {"images": "id", "containers": "id", "execs": "id", "volumes": "name", "networks": "id"}
 MAX_EVENTS = 10_000  # older events are dropped; dockerd keeps far fewer
+# Output kept per container. Past it the oldest lines go, a quarter of the limit at a time,
+# as dockerd's json-file driver rotates with --log-opt max-size: a learner's endless
+# `while true; do echo; done` must not fill the disk of a shared hub.
+MAX_LOG_BYTES = 16 << 20
 
 
 def _dumps(doc: Any) -> str:
@@ -41,8 +45,10 @@ def _dumps(doc: Any) -> str:
 class Store:
     """A thin layer over sqlite3: documents, logs, events and a key-value ``meta``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_log_bytes: int = MAX_LOG_BYTES) -> None:
         self.path = path
+        self.max_log_bytes = max_log_bytes
+        self._log_sizes: dict[str, int] = {}  # bytes of output stored, per container seen
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -145,8 +151,43 @@ class Store:
         if not self._pending_logs:
             return
         rows, self._pending_logs = self._pending_logs, []
+        added: dict[str, int] = {}
+        for cid, _t, _stream, data in rows:
+            added[cid] = added.get(cid, 0) + len(data)
         with self.tx():
+            before = {cid: self._log_size(cid) for cid in added}
             self.db.executemany("INSERT INTO logs(cid, t, stream, data) VALUES (?,?,?,?)", rows)
+            for cid, size in added.items():
+                total = before[cid] + size
+                if total > self.max_log_bytes:
+                    total -= self._drop_oldest_logs(cid, total - self.max_log_bytes * 3 // 4)
+                self._log_sizes[cid] = total
+
+    def _log_size(self, cid: str) -> int:
+        size = self._log_sizes.get(cid)
+        if size is None:  # first output since the engine started: count what is stored
+            row = self.db.execute(
+                "SELECT coalesce(sum(length(data)), 0) FROM logs WHERE cid=?", (cid,)
+            ).fetchone()
+            size = int(row[0])
+        return size
+
+    def _drop_oldest_logs(self, cid: str, at_least: int) -> int:
+        """Delete a container's oldest rows, ``at_least`` bytes of them; the bytes deleted."""
+        dropped, last = 0, None
+        cursor = self.db.execute(
+            "SELECT seq, length(data) FROM logs WHERE cid=? ORDER BY seq", (cid,)
+        )
+        try:
+            for seq, size in cursor:
+                dropped, last = dropped + size, seq
+                if dropped >= at_least:
+                    break
+        finally:
+            cursor.close()
+        if last is not None:
+            self.db.execute("DELETE FROM logs WHERE cid=? AND seq<=?", (cid, last))
+        return dropped
 
     def read_logs(self, cid: str) -> Iterator[tuple[int, int, bytes]]:
         """``(t, stream, data)`` rows of one container, oldest first."""
@@ -167,6 +208,7 @@ class Store:
     def delete_logs(self, cid: str) -> None:
         with self.tx():
             self.db.execute("DELETE FROM logs WHERE cid=?", (cid,))
+        self._log_sizes.pop(cid, None)
 
     def latest_time(self) -> int:
         """The latest instant recorded anywhere: a fixed clock resumes after it."""
