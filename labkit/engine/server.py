@@ -64,7 +64,7 @@ MAX_RAW_BUFFER = 1 << 20
 # generous one frees what a stalled client holds without troubling a slow one.
 READ_TIMEOUT = 60.0
 # Seconds the event loop keeps polling (instead of sleeping) after a request, for the
-# next one (LABKIT_ENGINE_POLL_US). See Server.stay_awake: why, and what it costs.
+# next one (LABKIT_ENGINE_POLL_US). See Poller: why, and what it costs.
 POLL_WINDOW = 100e-6
 
 _REASONS = {
