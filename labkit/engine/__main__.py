@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from labkit.engine import control
@@ -74,53 +76,52 @@ def setup_logging(level: str | None) -> None:
         log.warning("LABKIT_ENGINE_LOG=%r is not one of %s: logging at info", wrong, LOG_LEVELS)
 
 
-def max_body_from_env() -> int | None:
-    text = os.environ.get("LABKIT_ENGINE_MAX_BODY", "")
+def _number_from_env(
+    env: Mapping[str, str] | None,
+    name: str,
+    parse: Callable[[str], float],
+    valid: Callable[[float], bool],
+    meaning: str,
+) -> float | None:
+    """A numeric setting from the environment; None when unset, or (with a warning in the
+    engine's log) when it is not ``meaning``."""
+    text = (os.environ if env is None else env).get(name, "")
     if not text:
         return None
     try:
-        return int(text)
+        value = parse(text)
     except ValueError:
-        log.warning("LABKIT_ENGINE_MAX_BODY=%r is not a number of bytes: ignored", text)
+        value = None
+    if value is None or not valid(value):
+        log.warning("%s=%r is not %s: ignored", name, text, meaning)
         return None
+    return value
 
 
-def read_timeout_from_env(env: dict[str, str] | None = None) -> float | None:
+def max_body_from_env(env: Mapping[str, str] | None = None) -> int | None:
+    """``LABKIT_ENGINE_MAX_BODY``: the largest request body, in bytes."""
+    value = _number_from_env(
+        env, "LABKIT_ENGINE_MAX_BODY", int, lambda n: n >= 0, "a number of bytes"
+    )
+    return None if value is None else int(value)
+
+
+def read_timeout_from_env(env: Mapping[str, str] | None = None) -> float | None:
     """``LABKIT_ENGINE_READ_TIMEOUT``: seconds a half-received request may stall (0: no limit)."""
-    text = (os.environ if env is None else env).get("LABKIT_ENGINE_READ_TIMEOUT", "")
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if value != value or value == float("inf"):  # NaN or inf: not a number of seconds
-        log.warning(
-            "LABKIT_ENGINE_READ_TIMEOUT=%r is not a number of seconds (0 turns the limit off): "
-            "ignored",
-            text,
-        )
-        return None
-    return max(value, 0.0)
+    value = _number_from_env(
+        env, "LABKIT_ENGINE_READ_TIMEOUT", float, math.isfinite,
+        "a number of seconds (0 turns the limit off)",
+    )  # fmt: skip
+    return None if value is None else max(value, 0.0)
 
 
-def poll_window_from_env(env: dict[str, str] | None = None) -> float | None:
+def poll_window_from_env(env: Mapping[str, str] | None = None) -> float | None:
     """``LABKIT_ENGINE_POLL_US``: microseconds to keep polling after a request (0: never)."""
-    text = (os.environ if env is None else env).get("LABKIT_ENGINE_POLL_US", "")
-    if not text:
-        return None
-    try:
-        micros = int(text)
-    except ValueError:
-        micros = -1
-    if not 0 <= micros <= 100_000:
-        log.warning(
-            "LABKIT_ENGINE_POLL_US=%r is not a whole number of microseconds from 0 to "
-            "100000: ignored",
-            text,
-        )
-        return None
-    return micros / 1e6
+    value = _number_from_env(
+        env, "LABKIT_ENGINE_POLL_US", int, lambda n: 0 <= n <= 100_000,
+        "a whole number of microseconds from 0 to 100000",
+    )  # fmt: skip
+    return None if value is None else value / 1e6
 
 
 async def serve(home: Path, sock_path: Path) -> int:
