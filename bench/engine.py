@@ -685,13 +685,17 @@ def floor_checks(res: Results, clients: int) -> list[str]:
     return out
 
 
-def write_readme(text: str) -> None:
-    current = README.read_text() if README.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
-    if START not in current or END not in current:
-        current = current.rstrip() + f"\n\n## Latest results\n\n{START}\n{END}\n"
-    head, _, rest = current.partition(START)
-    _, _, tail = rest.partition(END)
-    README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+def write_readme(
+    text: str, start: str = START, end: str = END, heading: str = "Latest results"
+) -> None:
+    """Put ``text`` between the ``start`` and ``end`` markers of bench/README.md (added
+    under ``heading`` when they are missing); the rest of the file is kept."""
+    current = README.read_text() if README.exists() else "# Benchmarks\n"
+    if start not in current or end not in current:
+        current = current.rstrip() + f"\n\n## {heading}\n\n{start}\n{end}\n"
+    head, _, rest = current.partition(start)
+    _, _, tail = rest.partition(end)
+    README.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:

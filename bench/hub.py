@@ -89,16 +89,6 @@ def run(engines: int, idle_seconds: float) -> str:
     )
 
 
-def write_readme(text: str) -> None:
-    readme = bench.README
-    current = readme.read_text()
-    if START not in current or END not in current:
-        current = current.rstrip() + f"\n\n## A workshop on one machine\n\n{START}\n{END}\n"
-    head, _, rest = current.partition(START)
-    _, _, tail = rest.partition(END)
-    readme.write_text(f"{head}{START}\n{text}\n{END}{tail}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engines", type=int, default=100, help="engines started at once")
@@ -111,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     if not args.no_readme:
-        write_readme(text)
+        bench.write_readme(text, START, END, "A workshop on one machine")
         print(f"\nwritten to {bench.README.relative_to(bench.ROOT)}")
     return 0
 

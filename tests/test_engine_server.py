@@ -1382,7 +1382,33 @@ def test_poll_window_comes_from_the_environment(caplog: pytest.LogCaptureFixture
     assert Limits().poll_window == pytest.approx(100e-6)
 
 
-# ---------------------------------------------------------------- /_ping's shortcut
+# ---------------------------------------------------------------- fixed replies
+def test_routes_with_a_fixed_reply_are_offered_to_the_server() -> None:
+    app = App()
+    app.add_module("system", system.ROUTES)
+    fixed = RawReply(b"x", "text/plain", 200)
+    app.add_module("dummy", [("GET", "/fixed", fixed), ("GET", "/fixed/{id}", fixed)])
+    assert app.fixed_replies == {
+        ("GET", b"/_ping"): system.PING,
+        ("HEAD", b"/_ping"): system.PING_HEAD,
+        ("GET", b"/fixed"): fixed,  # a pattern with parameters is not a fixed target
+    }
+    assert respond(app, "GET", "/fixed/abc") is fixed  # and routed, they answer the same
+
+
+def test_a_fixed_reply_is_sent_without_asking_the_app(serve_app, probe: Probe) -> None:
+    """Unversioned /_ping never reaches respond(); the versioned one is routed as usual."""
+    app = make_app(probe)
+    served = serve_app(app)
+
+    async def broken(incoming: Incoming) -> object:
+        raise RuntimeError("respond() was called")
+
+    app.respond = broken  # type: ignore[method-assign]
+    assert get(served.socket, "/_ping").body == b"OK"
+    assert get(served.socket, "/v1.51/_ping").status == 500
+
+
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_the_ping_shortcut_sends_what_the_routed_ping_sends(sock: Path, method: str) -> None:
     """Unversioned /_ping skips the router; the versioned one goes through it: same bytes."""

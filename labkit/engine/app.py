@@ -74,11 +74,18 @@ class App:
         self._ready: asyncio.Event | None = None  # created on the loop by start()
         self._opening: asyncio.Task[None] | None = None
         self._clock_start: float | None = None  # LABKIT_CLOCK, until the model has opened
+        # (method, unversioned path as bytes) -> the fixed reply of a route without
+        # parameters: the server sends these without asking (HttpProtocol._answer_fixed).
+        self.fixed_replies: dict[tuple[str, bytes], RawReply] = {}
 
     # ------------------------------------------------------------ assembly
     def add_module(self, name: str, routes: Iterable[tuple[str, str, Any]]) -> int:
         """Register one module's ``ROUTES`` (tests use this for dummy modules)."""
+        routes = list(routes)
         count = self.router.add_all(routes, module=name)
+        for method, pattern, handler in routes:
+            if isinstance(handler, RawReply) and "{" not in pattern:
+                self.fixed_replies.setdefault((method.upper(), pattern.encode("latin-1")), handler)
         self.loaded.append(name)
         return count
 
@@ -197,7 +204,10 @@ class App:
             raw_target=incoming.target,
         )
         try:
-            return await route.handler(request, **match.params)
+            handler = route.handler
+            if isinstance(handler, RawReply):
+                return handler
+            return await handler(request, **match.params)
         except ApiError as exc:
             if exc.status >= 500:
                 log.error("%s %s: %s %s", incoming.method, incoming.target, exc.status, exc)

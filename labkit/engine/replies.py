@@ -190,4 +190,6 @@ class HijackReply:
 
 
 Reply = JSONReply | RawReply | EmptyReply | StreamReply | HijackReply
-Handler = Callable[..., Awaitable[Reply]]
+# A route answers with a coroutine function, or with a fixed RawReply when its answer never
+# changes and needs nothing (``/_ping``): the server may then send it without routing.
+Handler = Callable[..., Awaitable[Reply]] | RawReply

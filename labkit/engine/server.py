@@ -37,7 +37,6 @@ from typing import Any, Protocol, TypeVar
 import httptools
 
 from labkit.engine import badrequest, identity
-from labkit.engine.api.system import PING_HEADERS, PING_TYPE
 from labkit.engine.replies import (
     JSON_TYPE,
     EmptyReply,
@@ -245,6 +244,9 @@ class App(Protocol):
     """What the server needs from the application (``engine/app.py``)."""
 
     async def respond(self, incoming: Incoming) -> Any: ...
+
+    # Optional: (method, target) -> a reply that never changes, sent without respond().
+    fixed_replies: dict[tuple[str, bytes], RawReply]
 
 
 @dataclass
@@ -479,7 +481,7 @@ class HttpProtocol(asyncio.Protocol):
             data, self._held = self._held + data, b""
         self._feed(data, base)
         self._watch_stall()
-        self.server.stay_awake()
+        self.server.poller.stay_awake()
 
     def _feed(self, data: bytes, base: int) -> None:
         self._done_in_packet = 0
@@ -688,15 +690,11 @@ class HttpProtocol(asyncio.Protocol):
         if self._method_override is not None:
             method, self._method_override = self._method_override, None
         version = parser.get_http_version()
-        if (
-            msg.url == b"/_ping"
-            and method in ("GET", "HEAD")
-            and self._worker is None
-            and not self._pending
-            and not parser.should_upgrade()
-        ):
-            self._answer_ping(method, version, parser.should_keep_alive())
-            return
+        if self._worker is None and not self._pending and not parser.should_upgrade():
+            fixed = self.server.fixed_replies.get((method, bytes(msg.url)))
+            if fixed is not None:
+                self._answer_fixed(fixed, method, version, parser.should_keep_alive())
+                return
         incoming = Incoming(
             method=method,
             target=msg.url.decode("latin-1"),
@@ -718,17 +716,17 @@ class HttpProtocol(asyncio.Protocol):
             return
         self._enqueue(incoming)
 
-    def _answer_ping(self, method: str, version: str, keep_alive: bool) -> None:
-        """Unversioned ``/_ping`` without the router: every docker command starts with one.
+    def _answer_fixed(self, reply: RawReply, method: str, version: str, keep_alive: bool) -> None:
+        """A reply the app says never changes (``/_ping``), sent straight from the parser.
 
-        The same bytes as ``api/system.py``'s handler (a test compares them), minus the
-        Incoming, routing and Request objects, which are most of a ping's cost.
+        The same bytes as the routed answer (a test compares them), minus the Incoming,
+        routing and Request objects, which are most of a short request's cost.
         """
-        http_version = "1.0" if version == "1.0" else "1.1"
-        head_only = method == "HEAD"
         keep = keep_alive and not self._read_eof
-        body = b"" if head_only else b"OK"
-        self._write_simple(200, PING_HEADERS, PING_TYPE, body, keep, head_only, http_version)
+        self._write_simple(
+            reply.status, reply.headers, reply.content_type, reply.body, keep,
+            method == "HEAD", "1.0" if version == "1.0" else "1.1",
+        )  # fmt: skip
         if not keep:
             self.close()
 
@@ -857,7 +855,8 @@ class HttpProtocol(asyncio.Protocol):
         else:
             log.error("handler for %s %s returned %r", incoming.method, incoming.target, reply)
             self._write_error(500, "internal error: the handler returned no reply", version)
-        self.server.stay_awake()  # a reply that took a while: the client's next request follows
+        # The answer may have taken a while (a start, a wait): the next request follows it.
+        self.server.poller.stay_awake()
         if incoming.upgrade:
             return False  # the parser has handed over; this connection cannot go on as HTTP
         return keep
@@ -1018,20 +1017,16 @@ class Poller:
 
     def __init__(self, window: float) -> None:
         self.window = window
+        self.polling = False  # a _poll callback is queued
         self._until = 0.0
-        self._polling = False
         self._stopped = False
-
-    @property
-    def polling(self) -> bool:
-        return self._polling
 
     def stay_awake(self) -> None:
         if self.window <= 0 or self._stopped:
             return
         self._until = time.perf_counter() + self.window
-        if not self._polling:
-            self._polling = True
+        if not self.polling:
+            self.polling = True
             asyncio.get_running_loop().call_soon(self._poll)
 
     def stop(self) -> None:
@@ -1041,7 +1036,7 @@ class Poller:
         if not self._stopped and time.perf_counter() < self._until:
             asyncio.get_running_loop().call_soon(self._poll)
         else:
-            self._polling = False
+            self.polling = False
 
 
 class Server:
@@ -1056,15 +1051,13 @@ class Server:
         self.access_log = log.isEnabledFor(logging.DEBUG)
         # The Date header follows the app's clock when it has one (a fixed LABKIT_CLOCK).
         self._app_time: Callable[[], float | None] | None = getattr(app, "http_time", None)
+        # Kept by reference: the app adds to it as its modules load.
+        self.fixed_replies: dict[tuple[str, bytes], RawReply] = getattr(app, "fixed_replies", {})
         self.poller = Poller(self.limits.poll_window)
 
     def http_time(self) -> float | None:
         """Seconds since the epoch for the Date header; None for real time."""
         return self._app_time() if self._app_time is not None else None
-
-    def stay_awake(self) -> None:
-        """After a request, poll for the next one a moment instead of sleeping (``Poller``)."""
-        self.poller.stay_awake()
 
     def protocol_factory(self) -> HttpProtocol:
         return HttpProtocol(self)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from labkit.engine import identity
 from labkit.engine.replies import JSONReply, RawReply, Reply, Request
 
-PING_HEADERS = {
+_PING_HEADERS = {
     "Builder-Version": identity.BUILDER_VERSION,
     "Cache-Control": "no-cache, no-store, must-revalidate",
     "Pragma": "no-cache",
@@ -16,14 +16,10 @@ PING_HEADERS = {
     "Swarm": "inactive",
 }
 
-
-PING_TYPE = "text/plain; charset=utf-8"
-
-
-async def ping(req: Request) -> Reply:
-    """``OK``: the cheapest way for a client to learn the engine is there (and its API version)."""
-    body = b"" if req.method == "HEAD" else b"OK"
-    return RawReply(body, PING_TYPE, 200, PING_HEADERS)
+# ``OK``: the cheapest way for a client to learn the engine is there (and its API version).
+# Fixed replies: every docker command starts with a ping, and these skip the router.
+PING = RawReply(b"OK", "text/plain; charset=utf-8", 200, _PING_HEADERS)
+PING_HEAD = RawReply(b"", "text/plain; charset=utf-8", 200, _PING_HEADERS)
 
 
 async def version(req: Request) -> Reply:
@@ -37,8 +33,8 @@ async def options(req: Request, anyroute: str = "") -> Reply:
 
 
 ROUTES = [
-    ("GET", "/_ping", ping),
-    ("HEAD", "/_ping", ping),
+    ("GET", "/_ping", PING),
+    ("HEAD", "/_ping", PING_HEAD),
     ("GET", "/version", version),
     ("OPTIONS", "/{anyroute*}", options),
 ]
