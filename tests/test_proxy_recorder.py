@@ -457,7 +457,7 @@ def test_an_explicit_socket_path_is_0600_and_replaces_a_stale_file(
     with Recorder(engine.url, wanted) as recorder:
         assert recorder.socket_path == wanted
         assert stat.S_IMODE(os.stat(wanted).st_mode) == 0o600
-        assert exchange_bytes(wanted, PING, until=b"OK") == PONG
+        assert exchange_bytes(wanted, PING, until=b"\r\n\r\nOK") == PONG
     assert not wanted.exists()
     assert sorted(p.name for p in folder.iterdir()) == ["fake-engine.sock"]
 
@@ -497,9 +497,9 @@ def test_callbacks_see_everything_and_a_broken_one_does_no_harm(
         raise RuntimeError("a bug in a callback")
 
     with Recorder(engine.url, on_chunk=chunks.append, on_exchange=broken) as recorder:
-        assert exchange_bytes(recorder.socket_path, PING, until=b"OK") == PONG
+        assert exchange_bytes(recorder.socket_path, PING, until=b"\r\n\r\nOK") == PONG
         recorder.on_exchange = exchanges.append
-        assert exchange_bytes(recorder.socket_path, PING, until=b"OK") == PONG
+        assert exchange_bytes(recorder.socket_path, PING, until=b"\r\n\r\nOK") == PONG
     assert [c.sender for c in chunks] == [CLIENT, ENGINE, CLIENT, ENGINE]
     assert [e.connection for e in exchanges] == [2]
     assert [str(e) for e in recorder.callback_errors] == ["a bug in a callback"]
@@ -529,7 +529,7 @@ def test_keep_false_hands_everything_to_callbacks_and_keeps_nothing(
     engine = fake_engine([PONG])
     seen = []
     with Recorder(engine.url, on_exchange=seen.append, keep=False) as recorder:
-        assert exchange_bytes(recorder.socket_path, PING, until=b"OK") == PONG
+        assert exchange_bytes(recorder.socket_path, PING, until=b"\r\n\r\nOK") == PONG
         assert recorder.wait_idle(timeout=10)
     assert [e.summary() for e in seen] == ["#1 GET /_ping → 200 OK"]
     assert (len(recorder.transcript), recorder.transcript.chunks) == (0, ())

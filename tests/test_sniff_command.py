@@ -65,7 +65,7 @@ def test_prints_like_socat_and_stops_after_count(folder: Path) -> None:
         path = folder / "sniff.sock"
         sniff = start_sniff("--engine", engine.url, "--socket", str(path), "--count", "2")
         wait_for_socket(path, sniff)
-        assert exchange_bytes(path, HEAD_PING + PING, until=b"OK") == HEAD_PONG + PONG
+        assert exchange_bytes(path, HEAD_PING + PING, until=b"\r\n\r\nOK") == HEAD_PONG + PONG
         code, out, err = finish(sniff)
     finally:
         engine.close()
@@ -87,7 +87,7 @@ def test_summary_mode_prints_one_line_per_exchange(folder: Path) -> None:
             "--engine", engine.url, "--socket", str(path), "--count", "1", "--summary"
         )
         wait_for_socket(path, sniff)
-        exchange_bytes(path, PING, until=b"OK")
+        exchange_bytes(path, PING, until=b"\r\n\r\nOK")
         code, out, _ = finish(sniff)
     finally:
         engine.close()
