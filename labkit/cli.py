@@ -15,7 +15,13 @@ from collections.abc import Sequence
 # subcommand -> (module, help). Each module has ``add_arguments(parser)`` and
 # ``run(args) -> int``.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "lab": ("labkit.lab_command", "open JupyterLab on the lessons"),
+    "lab": ("labkit.lab_command", "open JupyterLab on your workspace, at lesson 00"),
+    "check": ("labkit.check_command", "your exercises' scoreboard: passed, not yet, not tried"),
+    "reset": (
+        "labkit.reset_command",
+        "a fresh copy of a lesson or exercise notebook (yours is backed up first)",
+    ),
+    "workspace": ("labkit.workspace_command", "where your copies of the lessons are; sync them"),
     "doctor": ("labkit.doctor", "check this machine: Python, packages, the engine, the docker CLI"),
     "engine": ("labkit.engine.control", "start, stop or inspect the lab engine"),
     "sniff": ("labkit.sniff_command", "record a client's traffic to the engine (like socat -v)"),

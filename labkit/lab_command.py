@@ -1,8 +1,9 @@
-"""``labkit lab``: open JupyterLab on the lessons.
+"""``labkit lab``: open JupyterLab on the learner's workspace, at lesson 00.
 
-A thin wrapper over ``jupyter lab`` that starts in the right folder, on the
-first lesson, and says which engine the notebooks will find, so the README's
-quick start is one line. Extra arguments go to JupyterLab unchanged.
+It makes (or updates) the workspace first (see :mod:`labkit.workspace`), so the
+learner works on copies and the clone stays clean. Lesson 00 opens through
+JupyterLab's ``default_url`` rather than a file argument, so JupyterLab's own
+options, ``--port 8899`` included, pass through untouched.
 """
 
 from __future__ import annotations
@@ -13,24 +14,26 @@ import shutil
 import sys
 from pathlib import Path
 
-FIRST_LESSON = "00-start-here.ipynb"
+from labkit.workspace import FIRST_LESSON, Workspace, WorkspaceError, workspace_dir
 
-
-def notebooks_dir() -> Path | None:
-    """The lessons folder of the clone labkit was installed from, if there is one."""
-    candidate = Path(__file__).resolve().parents[1] / "notebooks"
-    return candidate if candidate.is_dir() else None
+_OWN_URL_OPTIONS = ("--LabApp.default_url", "--ServerApp.default_url", "--NotebookApp.default_url")
 
 
 def jupyter_command(folder: Path, extra: list[str], euid: int | None = None) -> list[str]:
     jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
-    command = [jupyter, "lab", f"--ServerApp.root_dir={folder}", *extra]
+    command = [jupyter, "lab", f"--ServerApp.root_dir={folder}"]
+    opens_a_file = any(not a.startswith("-") and a.endswith(".ipynb") for a in extra)
+    if (folder / FIRST_LESSON).exists() and not opens_a_file and not _sets_url(extra):
+        command.append(f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}")
+    command += extra
     if (os.geteuid() if euid is None else euid) == 0 and "--allow-root" not in extra:
         # JupyterLab refuses root without it; as root in a container this is the usual case.
         command.append("--allow-root")
-    if (folder / FIRST_LESSON).exists() and not any(not a.startswith("-") for a in extra):
-        command.append(str(folder / FIRST_LESSON))
     return command
+
+
+def _sets_url(extra: list[str]) -> bool:
+    return any(a.split("=")[0] in _OWN_URL_OPTIONS for a in extra)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,18 +44,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    folder = notebooks_dir()
-    if folder is None:
+def prepare(path: Path | None = None) -> Workspace:
+    """Create or update the workspace, and say what changed."""
+    workspace = Workspace(path or workspace_dir())
+    first = not workspace.exists
+    report = workspace.sync()
+    if first:
         print(
-            "labkit lab: no notebooks/ folder next to this labkit; it opens the lessons of a "
-            "clone installed with `pip install -e .`. Run `jupyter lab` in the clone's "
-            "notebooks/ instead.",
-            file=sys.stderr,
+            f"labkit lab: your workspace is {workspace.path} (lessons/ and exercises/, yours to "
+            "change; the lab's own copies stay untouched)"
         )
+    else:
+        for line in report.lines():
+            print(f"labkit lab: {line}")
+    return workspace
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        workspace = prepare()
+    except WorkspaceError as exc:
+        print(f"labkit lab: {exc}", file=sys.stderr)
         return 1
     choice = os.environ.get("LABKIT_ENGINE") or "auto"
-    print(f"labkit lab: opening {folder} (LABKIT_ENGINE={choice}; each notebook says which engine)")
-    command = jupyter_command(folder, list(args.jupyter_args))
+    print(
+        f"labkit lab: opening {workspace.path} (LABKIT_ENGINE={choice}; each notebook says "
+        "which engine)"
+    )
+    command = jupyter_command(workspace.path, list(args.jupyter_args))
     os.execvp(command[0], command)  # JupyterLab takes over this process
     return 0

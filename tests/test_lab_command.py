@@ -1,7 +1,8 @@
-"""`labkit lab`, the README's first command: JupyterLab opens on the lessons."""
+"""`labkit lab`, the README's first command: JupyterLab opens on the learner's workspace."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -14,23 +15,53 @@ from pathlib import Path
 
 import pytest
 
-from labkit.lab_command import FIRST_LESSON, jupyter_command, notebooks_dir
+from labkit.lab_command import jupyter_command
+from labkit.workspace import FIRST_LESSON
 
 ROOT = Path(__file__).resolve().parents[1]
+LESSON_URL = f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}"
 
 
-def test_it_opens_the_clone_s_notebooks_on_the_first_lesson() -> None:
-    folder = notebooks_dir()
-    assert folder == ROOT / "notebooks"
+def _workspace(tmp_path: Path) -> Path:
+    (tmp_path / "lessons").mkdir()
+    (tmp_path / FIRST_LESSON).write_text("{}")
+    return tmp_path
+
+
+def test_it_opens_lesson_00_of_the_workspace(tmp_path: Path) -> None:
+    folder = _workspace(tmp_path)
     command = jupyter_command(folder, ["--no-browser"], euid=1000)
     assert command[1:3] == ["lab", f"--ServerApp.root_dir={folder}"]
-    assert command[-1] == str(folder / FIRST_LESSON)
+    assert LESSON_URL in command
     assert "--allow-root" not in command
 
 
-def test_as_root_it_allows_root_since_jupyterlab_refuses_otherwise() -> None:
-    command = jupyter_command(ROOT / "notebooks", [], euid=0)
-    assert "--allow-root" in command
+def test_options_with_a_separate_value_pass_through_and_lesson_00_still_opens(
+    tmp_path: Path,
+) -> None:
+    """`labkit lab --port 8899`: the 8899 is the port's value, not a file to open."""
+    folder = _workspace(tmp_path)
+    command = jupyter_command(folder, ["--port", "8899"], euid=1000)
+    assert command[-2:] == ["--port", "8899"]
+    assert LESSON_URL in command
+
+
+def test_a_notebook_named_on_the_command_line_opens_instead(tmp_path: Path) -> None:
+    folder = _workspace(tmp_path)
+    command = jupyter_command(folder, ["lessons/03-x.ipynb"], euid=1000)
+    assert LESSON_URL not in command and command[-1] == "lessons/03-x.ipynb"
+
+
+def test_as_root_it_allows_root_since_jupyterlab_refuses_otherwise(tmp_path: Path) -> None:
+    assert "--allow-root" in jupyter_command(_workspace(tmp_path), [], euid=0)
+
+
+def test_the_cli_hands_space_separated_options_to_jupyterlab() -> None:
+    from labkit.cli import build_parser
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(["lab", "--port", "8899", "--no-browser"])
+    assert [*extra, *args.jupyter_args] == ["--port", "8899", "--no-browser"]
 
 
 def _free_port() -> int:
@@ -40,27 +71,39 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_jupyterlab_really_serves_the_lessons(tmp_path: Path) -> None:
+def test_jupyterlab_really_serves_the_workspace(tmp_path: Path) -> None:
     port, token = _free_port(), "labkit-test"
-    env = {**os.environ, "HOME": str(tmp_path), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
+    workspace = tmp_path / "desk"
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+        "LABKIT_WORKSPACE": str(workspace),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "labkit", "lab", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={token}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+         "--port", str(port), f"--IdentityProvider.token={token}"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
     names: list[str] = []
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not names:
             try:
-                url = f"http://127.0.0.1:{port}/api/contents?token={token}"
+                url = f"http://127.0.0.1:{port}/api/contents/lessons?token={token}"
                 with urllib.request.urlopen(url, timeout=2) as reply:
                     names = [item["name"] for item in json.load(reply)["content"]]
             except OSError:
                 assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
                 time.sleep(0.5)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", f"/?token={token}")
+        location = conn.getresponse().getheader("Location", "")
+        conn.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-    assert FIRST_LESSON in names
-    assert "01-sockets-and-ipc.ipynb" in names
+    assert "00-start-here.ipynb" in names
+    assert location.split("?")[0].endswith(f"/lab/tree/{FIRST_LESSON}"), location
+    assert (workspace / "exercises").is_dir()
+    assert not list(workspace.rglob("conftest.py"))

@@ -1,0 +1,165 @@
+"""The learner's progress: which tasks passed, kept in the lab's home.
+
+One JSON file, ``$LABKIT_HOME/progress.json``, mode 0600. Every change is a
+read-modify-write under a lock (several kernels may check at once) and lands with
+an atomic rename after an fsync, so a crash or a kill mid-write leaves either the
+old file or the new one, never half of one. A pass is never taken back: a later
+failed attempt is recorded as the last attempt, and the task stays passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from labkit.exercises.verdict import Verdict
+from labkit.paths import lab_home
+
+FORMAT = "labkit-progress/1"
+FILE_NAME = "progress.json"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class TaskRecord:
+    status: str = "not-tried"  # passed | not-yet | not-tried
+    attempts: int = 0
+    first_passed: str | None = None
+    last_attempt: str | None = None
+    last_outcome: str | None = None  # the newest verdict's outcome, even after a pass
+    last_message: str = ""
+    mistake: str | None = None
+    hints_seen: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Progress:
+    tasks: dict[str, TaskRecord] = field(default_factory=dict)
+    updated: str | None = None
+    warning: str = ""  # set when a damaged file had to be put aside
+
+    def record(self, task_id: str) -> TaskRecord:
+        return self.tasks.get(task_id) or TaskRecord()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "updated": self.updated,
+            "tasks": {k: asdict(v) for k, v in sorted(self.tasks.items())},
+        }
+
+
+def progress_path(home: Path | None = None) -> Path:
+    return (home or lab_home()) / FILE_NAME
+
+
+def load(home: Path | None = None) -> Progress:
+    """The progress on disk (empty if there is none yet)."""
+    return _read(progress_path(home))
+
+
+def record_verdict(verdict: Verdict, home: Path | None = None) -> TaskRecord:
+    """Add one check's verdict; a pass is kept for good."""
+    with _locked(home) as (progress, save):
+        entry = progress.record(verdict.task)
+        now = _now()
+        entry.last_attempt = now
+        entry.last_outcome = verdict.outcome
+        entry.last_message = verdict.message
+        if verdict.outcome != "unchecked":
+            entry.attempts += 1
+            entry.mistake = verdict.mistake
+            if verdict.passed:
+                entry.status = "passed"
+                entry.first_passed = entry.first_passed or now
+            elif entry.status != "passed":
+                entry.status = "not-yet"
+        progress.tasks[verdict.task] = entry
+        save()
+        return entry
+
+
+def next_hint(task_id: str, home: Path | None = None) -> int:
+    """Count one more hint seen for ``task_id``; returns which hint (1, 2, ...) to show."""
+    with _locked(home) as (progress, save):
+        entry = progress.record(task_id)
+        entry.hints_seen += 1
+        progress.tasks[task_id] = entry
+        save()
+        return entry.hints_seen
+
+
+@contextlib.contextmanager
+def _locked(home: Path | None) -> Iterator[tuple[Progress, Any]]:
+    path = progress_path(home)
+    lock_path = path.with_name(FILE_NAME + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        progress = _read(path)
+
+        def save() -> None:
+            progress.updated = _now()
+            write_atomically(path, json.dumps(progress.to_json(), indent=1) + "\n")
+
+        yield progress, save
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _read(path: Path) -> Progress:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Progress()
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} file")
+        tasks = {str(k): TaskRecord.from_dict(v) for k, v in data.get("tasks", {}).items()}
+        return Progress(tasks, data.get("updated"))
+    except (ValueError, TypeError, AttributeError) as exc:
+        aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+        os.replace(path, aside)
+        return Progress(
+            warning=f"{path} could not be read ({exc}); it was kept as {aside.name} and a new "
+            "record started"
+        )
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a crash leaves the old file or the new one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
