@@ -216,4 +216,5 @@ def expect_type(value: Any, types: type | tuple[type, ...], what: str) -> None:
         names = (
             " or ".join(t.__name__ for t in types) if isinstance(types, tuple) else types.__name__
         )
-        raise NotYet(f"{what} should be a {names}, and it is a {type(value).__name__}: {value!r:.80}")
+        kind = type(value).__name__
+        raise NotYet(f"{what} should be a {names}, and it is a {kind}: {value!r:.80}")

@@ -2,16 +2,14 @@
 
 An answer may be unfinished (the template's ``...``), raise, return the wrong type,
 or wait for ever on a socket. Every one of those must become a "not yet" that says
-what happened. Two tools do it:
-
-- :func:`call` runs the function in the calling thread under a time limit. In the
-  main thread (a notebook's cells run there) the limit is a SIGALRM timer, which
-  interrupts even a blocked ``recv()``; elsewhere a watchdog thread raises into it.
-- :class:`Running` runs a function in a thread of its own (a server the check then
-  talks to) and stops it when the check ends.
+what happened, and the check must come back whatever the code does. So the
+learner's code runs in a thread of its own (:class:`Running`): the check waits for
+it up to a time limit, then raises into it to stop it (which ends ordinary loops);
+code that swallows even that is left behind, and the verdict says so, rather than
+hanging the notebook.
 
 While learner code runs, new sockets get a default timeout, so a forgotten reply
-ends in ``TimeoutError`` rather than a hang.
+ends in ``TimeoutError`` rather than a wait for ever.
 """
 
 from __future__ import annotations
@@ -19,11 +17,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dis
-import signal
 import socket
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,7 +31,7 @@ SOCKET_TIMEOUT = 5.0
 _LABKIT_DIR = str(Path(__file__).resolve().parents[1])
 
 
-class TimeUp(BaseException):  # noqa: N818  (a BaseException, so `except Exception` lets it by)
+class TimeUp(BaseException):  # a BaseException, so `except Exception` lets it by
     """The learner's code ran past its time limit."""
 
 
@@ -73,76 +69,31 @@ def call(fn: Callable[..., Any], *args: Any, limit: float = 10.0, what: str = ""
     """``fn(*args)``, or :class:`NotYet` saying why it gave no answer."""
     name = what or f"{getattr(fn, '__name__', 'your function')}()"
     if not callable(fn):
-        raise NotYet(
-            f"this task wants a function, and {type(fn).__name__} {fn!r:.60} is not one",
-            mistake=None,
-        )
+        raise NotYet(f"this task wants a function, and {type(fn).__name__} {fn!r:.60} is not one")
     if is_template(fn):
         raise NotYet(unfinished(f"`{getattr(fn, '__name__', name)}`"), mistake="unfinished")
-    try:
-        with socket_default_timeout(min(SOCKET_TIMEOUT, limit)), _time_limit(limit):
-            return fn(*args)
-    except TimeUp:
-        raise NotYet(
-            f"{name} did not finish within {limit:g} s and was stopped; is it waiting for bytes "
-            "that never come, or looping for ever?",
-            mistake="hang",
-        ) from None
-    except NotImplementedError:
-        raise NotYet(unfinished(name), mistake="unfinished") from None
-    except NotYet:
-        raise
-    except Exception as exc:  # the learner's own error, told as such
-        raise NotYet(f"{name} raised {describe_exception(exc)}", mistake="raised") from None
-
-
-@contextlib.contextmanager
-def _time_limit(limit: float) -> Iterator[None]:
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
-        with _alarm(limit):
-            yield
-    else:
-        with _watchdog(limit):
-            yield
-
-
-@contextlib.contextmanager
-def _alarm(limit: float) -> Iterator[None]:
-    """SIGALRM after ``limit`` s; an alarm someone else had set (pytest-timeout) is put back."""
-
-    def time_up(signum: int, frame: Any) -> None:
-        raise TimeUp()
-
-    previous = signal.signal(signal.SIGALRM, time_up)
-    # Repeat every 0.5 s, in case the code swallows the first one with a bare except.
-    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, limit, 0.5)
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        if outer_delay > 0:
-            left = max(outer_delay - (time.monotonic() - started), 0.001)
-            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
-
-
-@contextlib.contextmanager
-def _watchdog(limit: float) -> Iterator[None]:
-    target = threading.get_ident()
-    done = threading.Event()
-
-    def watch() -> None:
-        if not done.wait(limit):
-            raise_in_thread(target, TimeUp)
-
-    watcher = threading.Thread(target=watch, name="labkit-check-watchdog", daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        done.set()
-        watcher.join()
+    running = Running(fn, *args, name=name)
+    with socket_default_timeout(min(SOCKET_TIMEOUT, limit)):
+        running.start()
+        try:
+            finished = running.join(limit)
+        except KeyboardInterrupt:
+            running.stop(grace=0)
+            raise
+        if not finished:
+            running.stop(grace=0)
+            message = (
+                f"{name} did not finish within {limit:g} s and was stopped; is it waiting for "
+                "bytes that never come, or looping for ever?"
+            )
+            if running.alive:
+                message += (
+                    " It would not stop and is still running in the background: restart the "
+                    "kernel (Kernel menu, Restart Kernel) to end it"
+                )
+            raise NotYet(message, mistake="hang")
+    running.raise_error()
+    return running.result
 
 
 def raise_in_thread(ident: int | None, exc_type: type[BaseException]) -> bool:
@@ -211,15 +162,17 @@ class Running:
         """Turn an exception the function raised into a NotYet."""
         if self.error is None or isinstance(self.error, TimeUp):
             return
+        if isinstance(self.error, NotYet):
+            raise self.error
         if isinstance(self.error, NotImplementedError):
             raise NotYet(unfinished(self.name), mistake="unfinished")
         raise NotYet(f"{self.name} raised {describe_exception(self.error)}", mistake="raised")
 
     def stop(self, grace: float = 1.0) -> None:
-        """End the thread: wait a little, then raise into it."""
-        if not self._thread.is_alive():
+        """End the thread: wait a little, then raise into it, a few times."""
+        if not self._thread.is_alive() or self.join(grace):
             return
-        if self.join(grace):
-            return
-        raise_in_thread(self._thread.ident, TimeUp)
-        self.join(SOCKET_TIMEOUT + 1)
+        for _ in range(5):
+            raise_in_thread(self._thread.ident, TimeUp)
+            if self.join(0.2):
+                return

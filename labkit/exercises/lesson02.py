@@ -286,7 +286,11 @@ def check_read_reply(ctx: CheckContext, read_reply: Any) -> str:
             waiting = sock.recv(len(second) + 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
         except BlockingIOError:
             waiting = b""
-        expect(waiting == second, "after the first reply, the second was no longer whole", "read-too-far")
+        expect(
+            waiting == second,
+            "after the first reply, the second was no longer whole",
+            "read-too-far",
+        )
         two = ctx.call(read_reply, sock, what="read_reply(sock), the second time")
         _expect_reply(two, 404, b"".join(pieces), "the second reply")
     return (
@@ -299,8 +303,13 @@ def _expect_reply(result: Any, status: int, body: bytes, which: str) -> None:
     expect_type(result, tuple, f"read_reply() for {which}")
     expect(len(result) == 3, "read_reply() should return (status, headers, body)")
     got_status, _headers, got_body = result
-    expect(got_status == status, f"for {which} read_reply() gave status {got_status!r}, not {status}")
+    expect(
+        got_status == status,
+        f"for {which} read_reply() gave status {got_status!r}, not {status}",
+    )
     if got_body != body:
         if isinstance(got_body, bytes) and len(got_body) < len(body) and body.startswith(got_body):
             raise NotYet(f"for {which} read_reply() returned only part of the body", "one-recv")
-        raise NotYet(f"for {which} read_reply() returned the body {got_body!r:.60}, not {body!r:.60}")
+        raise NotYet(
+            f"for {which} read_reply() returned the body {got_body!r:.60}, not {body!r:.60}"
+        )

@@ -118,6 +118,9 @@ def _locked(home: Path | None) -> Iterator[tuple[Progress, Any]]:
         def save() -> None:
             progress.updated = _now()
             write_atomically(path, json.dumps(progress.to_json(), indent=1) + "\n")
+            for stale in path.parent.glob(f".{FILE_NAME}.*.tmp"):  # left by a killed writer
+                with contextlib.suppress(OSError):
+                    stale.unlink()
 
         yield progress, save
     finally:

@@ -74,6 +74,10 @@ def _judge(task: Task, answer: Any, lab_factory: Callable[[], Lab] | None) -> Ve
         return _not_yet(task, miss)
     except Unchecked as exc:
         return Verdict(task.id, "unchecked", str(exc))
+    except KeyboardInterrupt:
+        return Verdict(
+            task.id, "unchecked", "you stopped the check before it finished; run it again"
+        )
     except Exception as exc:  # a bug in the check, never the learner's fault
         return Verdict(
             task.id,

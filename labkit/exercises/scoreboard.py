@@ -79,7 +79,8 @@ def as_text(progress: Progress, lesson: str | None = None) -> str:
             continue
         done = sum(r.status == "passed" for r in mine)
         lines.append(f"Lesson {les.number} · {les.title}  ({done}/{len(mine)} passed)")
-        width = max(len(r.task.title) for r in mine) + (9 if any(r.task.stretch for r in mine) else 0)
+        stretch = 10 if any(r.task.stretch for r in mine) else 0
+        width = max(len(r.task.title) for r in mine) + stretch
         for r in mine:
             title = r.task.title + (" (stretch)" if r.task.stretch else "")
             extra = f"  {r.attempts} tries" if r.status == "not-yet" else ""

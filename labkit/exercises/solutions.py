@@ -54,7 +54,9 @@ def parse(text: str, where: str = "solutions") -> dict[str, TaskAnswers]:
             current = []
             if match[2] == "solution":
                 if answers.solution:
-                    raise SolutionsError(f"{where}, line {number}: a second solution for {match[1]}")
+                    raise SolutionsError(
+                        f"{where}, line {number}: a second solution for {match[1]}"
+                    )
                 answers.solution = current  # type: ignore[assignment]  # filled below
             else:
                 answers.wrong.append((match[3], current))  # type: ignore[arg-type]
@@ -109,7 +111,9 @@ def solved(notebook: Any, all_answers: dict[str, TaskAnswers]) -> Any:
     return apply(notebook, {task: a.solution for task, a in all_answers.items() if a.solution})
 
 
-def with_wrong(notebook: Any, all_answers: dict[str, TaskAnswers], variant: int) -> tuple[Any, dict]:
+def with_wrong(
+    notebook: Any, all_answers: dict[str, TaskAnswers], variant: int
+) -> tuple[Any, dict[str, str]]:
     """The notebook with the ``variant``-th wrong answer of each task that has one.
 
     Returns the notebook and ``{task: expected mistake}`` for the tasks it changed.
