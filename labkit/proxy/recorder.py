@@ -44,6 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import h11
 
+from labkit.proxy import listen
 from labkit.transport.connect import open_socket
 from labkit.transport.errors import TransportError
 from labkit.transport.hosts import Endpoint, parse_host
@@ -1134,54 +1135,23 @@ def _shutdown(sock: socket.socket, how: int) -> None:
 
 def _bind(sock: socket.socket, path: Path) -> None:
     try:
-        sock.bind(str(path))
-    except OSError as exc:
-        if len(os.fsencode(path)) > 100:
-            raise RecorderError(
-                f"cannot listen on {path}: a Unix socket path must be shorter than about "
-                "100 bytes; choose a shorter one (e.g. in /tmp)"
-            ) from exc
-        raise RecorderError(f"cannot listen on {path}: {exc.strerror or exc}") from exc
+        listen.bind(sock, path)
+    except listen.ListenError as exc:
+        raise RecorderError(str(exc)) from exc.__cause__
 
 
 def _bind_private(sock: socket.socket, path: Path) -> None:
-    """Bind at ``path`` with mode 0600 from the first moment.
-
-    ``bind()`` creates the file with the umask's mode (often 0755: anyone may connect);
-    so bind inside a fresh private folder next to ``path``, chmod, and only then rename
-    the socket file to its name.
-    """
-    if not path.parent.is_dir():
-        raise RecorderError(f"cannot listen on {path}: the folder {path.parent} does not exist")
-    private = Path(tempfile.mkdtemp(prefix=".lk-", dir=path.parent))
     try:
-        temporary = private / "s"
-        _bind(sock, temporary)
-        os.chmod(temporary, 0o600)
-        os.rename(temporary, path)
-    finally:
-        with contextlib.suppress(OSError):
-            private.rmdir()
+        listen.bind_private(sock, path)
+    except listen.ListenError as exc:
+        raise RecorderError(str(exc)) from exc.__cause__
 
 
 def _clear_stale_socket(path: Path) -> None:
-    """Remove a socket file nobody listens on; refuse to touch anything else."""
     try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise RecorderError(f"cannot listen on {path}: it exists and is not a socket")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1)
-        try:
-            probe.connect(str(path))
-        except OSError:
-            path.unlink()  # stale: left behind by a process that is gone
-            return
-    raise RecorderError(
-        f"cannot listen on {path}: something already listens there; stop it or choose another path"
-    )
+        listen.clear_stale_socket(path)
+    except listen.ListenError as exc:
+        raise RecorderError(str(exc)) from None
 
 
 __all__ = [
