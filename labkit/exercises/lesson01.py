@@ -9,6 +9,7 @@ for the learner's servers and as a server for the learner's clients. TCP is used
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import os
 import re
@@ -19,7 +20,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -490,13 +491,57 @@ def check_tcp_listener(ctx: CheckContext, tcp_listener: Any) -> str:
     return "tcp_listener() listens on the loopback address only, on a port the kernel chose"
 
 
-def _tcp_call(ctx: CheckContext, tcp_listener: Any, what: str) -> socket.socket:
+def _is_loopback(host: str) -> bool:
     try:
-        sock = ctx.call(tcp_listener, what=what)
-    except NotYet as miss:
-        if "Address already in use" in miss.message:
-            raise NotYet(miss.message, "fixed-port") from None
-        raise
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: loopback only if every address it has is
+        try:
+            infos = socket.getaddrinfo(host, None)
+        except OSError:
+            return False
+        return bool(infos) and all(
+            ipaddress.ip_address(info[4][0]).is_loopback for info in infos
+        )
+
+
+@contextlib.contextmanager
+def _loopback_binds_only() -> Iterator[list[str]]:
+    """While the learner's code runs, a bind() beyond loopback is refused before it happens.
+
+    So a wrong answer never listens on the network, not even for a moment; the check
+    still sees what it tried.
+    """
+    original = socket.socket.bind
+    refused: list[str] = []
+
+    def bind(self: socket.socket, address: Any) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = str(address[0])
+            if not _is_loopback(host):
+                refused.append(host or "0.0.0.0")
+                raise OSError(errno.EADDRNOTAVAIL, f"the check refused to bind {host!r}")
+        original(self, address)
+
+    socket.socket.bind = bind  # type: ignore[method-assign]
+    try:
+        yield refused
+    finally:
+        socket.socket.bind = original  # type: ignore[method-assign]
+
+
+def _tcp_call(ctx: CheckContext, tcp_listener: Any, what: str) -> socket.socket:
+    with _loopback_binds_only() as refused:
+        try:
+            sock = ctx.call(tcp_listener, what=what)
+        except NotYet as miss:
+            if refused:
+                message = f"{what} tried to listen on {refused[0]!r}"
+                raise NotYet(message, "all-interfaces") from None
+            if "Address already in use" in miss.message:
+                raise NotYet(miss.message, "fixed-port") from None
+            raise
+    if refused:
+        raise NotYet(f"{what} tried to listen on {refused[0]!r}", "all-interfaces")
     ctx.later(_close, sock)
     expect_type(sock, socket.socket, what)
     expect(
