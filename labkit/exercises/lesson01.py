@@ -16,7 +16,6 @@ import re
 import secrets
 import socket
 import stat
-import struct
 import subprocess
 import sys
 import time
@@ -25,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from labkit.exercises.context import CheckContext, expect, expect_type
-from labkit.exercises.tap import RequestSeen, _Listener, fresh_socket_path
+from labkit.exercises.tap import RequestSeen, _Listener, fresh_socket_path, send_piece
 from labkit.exercises.tasks import Lesson, task
 from labkit.exercises.verdict import NotYet
 
 LESSON = Lesson("01", "Sockets and IPC", "01-sockets-and-ipc.ipynb", 20)
 
 LINE_GRACE = 1.5  # seconds a line server waits for the rest of a started line
-PIECE_DELAY = 0.05  # between pieces, where the kernel cannot tell when one has been read
 
 
 def _unix_listener(path: Path, timeout: float) -> socket.socket:
@@ -41,37 +39,6 @@ def _unix_listener(path: Path, timeout: float) -> socket.socket:
     server.listen(4)
     server.settimeout(timeout)
     return server
-
-
-def _unread(sock: socket.socket) -> int | None:
-    """Bytes this socket sent that the other side has not read yet (Linux), or None."""
-    try:
-        import fcntl
-        import termios
-
-        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-    except (ImportError, AttributeError, OSError):
-        return None
-    return struct.unpack("i", raw)[0]
-
-
-def _send_piece(sock: socket.socket, piece: bytes, wait: float = 1.0) -> None:
-    """Send one piece, then wait until the other side has read it (or ``wait`` s have passed).
-
-    So each piece reaches the other side in a ``recv()`` of its own, even on a busy machine:
-    code that takes one ``recv()`` for a whole message is caught every time, not by luck.
-    Where the kernel cannot say (not Linux), a short pause does the same job most of the time.
-    """
-    sock.sendall(piece)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        left = _unread(sock)
-        if left is None:
-            time.sleep(PIECE_DELAY)
-            return
-        if left == 0:
-            return
-        time.sleep(0.005)
 
 
 def _close(sock: Any) -> None:
@@ -235,7 +202,7 @@ def check_echo_server(ctx: CheckContext, echo_one_client: Any) -> str:
     client.connect(str(path))
     for piece in pieces:
         try:
-            _send_piece(client, piece)
+            send_piece(client, piece)
         except OSError:
             break  # the server hung up early: what it sent back tells why
     else:
@@ -329,7 +296,7 @@ class LineServer(_Listener):
         data = b"".join(replies)
         start = 0
         for cut in [*cuts, len(data)]:
-            _send_piece(client, data[start:cut])
+            send_piece(client, data[start:cut])
             record.reply += data[start:cut]
             start = cut
         record.sent.set()

@@ -19,6 +19,7 @@ import contextlib
 import os
 import re
 import socket
+import struct
 import tempfile
 import threading
 import time
@@ -30,7 +31,7 @@ from labkit.transport.connect import open_socket
 from labkit.transport.hosts import Endpoint
 
 HEAD_GRACE = 1.5  # seconds a started request may wait for the rest of its head
-PIECE_DELAY = 0.03
+PIECE_DELAY = 0.05  # between pieces, where the kernel cannot tell when one has been read
 
 
 def fresh_socket_path(name: str = "check.sock") -> tuple[Path, Path]:
@@ -170,6 +171,37 @@ class _Listener:
         return self.seen[0] if self.seen else RequestSeen()
 
 
+def unread(sock: socket.socket) -> int | None:
+    """Bytes this socket sent that the other side has not read yet (Linux), or None."""
+    try:
+        import fcntl
+        import termios
+
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (ImportError, AttributeError, OSError):
+        return None
+    return struct.unpack("i", raw)[0]
+
+
+def send_piece(sock: socket.socket, piece: bytes, wait: float = 1.0) -> None:
+    """Send one piece, then wait until the other side has read it (or ``wait`` s have passed).
+
+    So each piece reaches the other side in a ``recv()`` of its own, even on a busy machine:
+    code that takes one ``recv()`` for a whole message is caught every time, not by luck.
+    Where the kernel cannot say (not Linux), a short pause does the same job most of the time.
+    """
+    sock.sendall(piece)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        left = unread(sock)
+        if left is None:
+            time.sleep(PIECE_DELAY)
+            return
+        if left == 0:
+            return
+        time.sleep(0.005)
+
+
 def send_in_pieces(sock: socket.socket, data: bytes, first_cut: int | None = None) -> None:
     """Send ``data`` as several writes a little apart, never all at once."""
     cut = data.find(b"\r\n") + 2 if first_cut is None else first_cut
@@ -181,8 +213,7 @@ def send_in_pieces(sock: socket.socket, data: bytes, first_cut: int | None = Non
         pieces.append(rest[:size])
         rest = rest[size:]
     for piece in pieces:
-        sock.sendall(piece)
-        time.sleep(PIECE_DELAY)
+        send_piece(sock, piece)
 
 
 class EngineTap(_Listener):
@@ -264,8 +295,7 @@ class ScriptedServer(_Listener):
             start = 0
             for cut in [*self.pieces, len(data)]:
                 if cut > start:
-                    client.sendall(data[start:cut])
-                    time.sleep(PIECE_DELAY)
+                    send_piece(client, data[start:cut])
                 start = max(start, cut)
         else:
             send_in_pieces(client, data)
