@@ -115,7 +115,8 @@ class ExerciseVariants(pytest.File):
         notebook = nbformat.read(notebook_path, as_version=4)
         answers = solutions.load(self.path)
 
-        unsolved = solutions.run_in_process(notebook)
+        with fresh_lab_home():  # setup cells use an engine: a private one, never the host's
+            unsolved = solutions.run_in_process(notebook)
         wrong = {
             t: v.line() for t, v in unsolved.items() if v.outcome != "not-yet" or not v.mistake
         }
