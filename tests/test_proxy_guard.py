@@ -202,8 +202,10 @@ def test_the_guard_in_front_of_a_real_dockerd(real_engine_url: str, tmp_path: Pa
             "DOCKER_HOST": guard.docker_host,
             "DOCKER_CONFIG": str(tmp_path),
         }
-        images = subprocess.run([DOCKER, "images"], env=env, capture_output=True, text=True)
-        ps = subprocess.run([DOCKER, "ps"], env=env, capture_output=True, text=True)
+        images = subprocess.run(
+            [DOCKER, "images"], env=env, capture_output=True, text=True, timeout=60
+        )
+        ps = subprocess.run([DOCKER, "ps"], env=env, capture_output=True, text=True, timeout=60)
     assert images.returncode == 0, images.stderr
     assert ps.returncode != 0 and "GET /containers/json" in ps.stderr
 

@@ -192,6 +192,7 @@ class Guard:
             clear_stale_socket(self.socket_path)
             bind_private(sock, self.socket_path)
             sock.listen(64)
+            sock.settimeout(0.25)  # so the accept loop notices stop() promptly
         except ListenError as exc:
             sock.close()
             raise GuardError(str(exc)) from None
@@ -202,8 +203,6 @@ class Guard:
     def stop(self) -> None:
         self._stopping.set()
         if self._server is not None:
-            with contextlib.suppress(OSError):
-                self._server.shutdown(socket.SHUT_RDWR)
             self._server.close()
         with self._lock:
             for sock in list(self._open):
@@ -232,8 +231,11 @@ class Guard:
         while not self._stopping.is_set():
             try:
                 client, _ = self._server.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            client.settimeout(None)
             self._spawn("labkit-guard-conn", self._serve, client)
 
     def _track(self, *socks: socket.socket) -> None:
