@@ -105,3 +105,10 @@ def test_a_wrong_answer_is_turned_down_with_its_hint(
     verdict = verdicts[task]
     assert verdict.outcome == "not-yet", verdict.line()
     assert verdict.mistake == mistake, verdict.line()
+
+
+def test_lessons_01_to_05_have_at_least_24_tasks_and_some_predictions() -> None:
+    core = [t for t in tasks() if t.lesson in {"01", "02", "03", "04", "05"}]
+    assert len(core) >= 24
+    assert {t.lesson for t in core} == {"01", "02", "03", "04", "05"}
+    assert sum(t.kind == "prediction" for t in core) >= 2
