@@ -7,9 +7,12 @@ still holds to :func:`explain`, which walks them the way an HTTP/1.1 parser
 would and names the line that breaks the rules, with its byte offset on the
 connection, so that a learner writing requests by hand can see what to fix.
 
-It also tells the two answers dockerd gives a bad request line apart: a line
-with no ``HTTP/x.y`` at all is a 400; a well-formed version other than 1.x is a
-505 (Go's net/http serves HTTP/1.0 and HTTP/1.1 only).
+What goes on the wire is Go's own answer, word for word, because that is what
+dockerd sends: most faults get a bare ``400 Bad Request``; a few get Go's words
+after the reason phrase (``400 Bad Request: invalid header name``), a version
+other than 1.x a ``505`` (Go's net/http serves HTTP/1.0 and HTTP/1.1 only). The
+explanation goes to the engine's log, and :func:`check_request` gives it to a
+learner on the client side, whichever engine they talk to.
 """
 
 from __future__ import annotations
@@ -20,17 +23,45 @@ from dataclasses import dataclass
 TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _REQUEST_LINE = re.compile(rb"^(\S*) (\S+) (HTTP/\S*)$")
 _VERSION = re.compile(rb"^HTTP/(\d)\.(\d)$")
+_NEEDS_HOST = re.compile(rb" HTTP/1\.[1-9]$")  # HTTP/1.0 may leave Host out
 _HEADER = re.compile(rb"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*)$")
 _CHUNK_SIZE = re.compile(rb"^([0-9A-Fa-f]+)[ \t]*(;.*)?$")
 _SHOWN = 60  # bytes of an offending line quoted in a message
 
 
+# Go's words after the reason phrase, for the faults it names (net/http's server.go).
+MISSING_HOST = "missing required Host header"
+MALFORMED_HOST = "malformed Host header"
+INVALID_NAME = "invalid header name"
+INVALID_VALUE = "invalid header value"
+UNSUPPORTED_VERSION = "unsupported protocol version"
+# Go's 501 for a Transfer-Encoding other than chunked has a body of its own.
+UNSUPPORTED_TE_BODY = b"Unsupported transfer encoding"
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The status to answer with and a message that says what and where."""
+    """The status to answer with, a message that says what and where, and Go's wording."""
 
     status: int
-    message: str
+    message: str  # for the engine's log and for check_request(): what, where, what to do
+    detail: str | None = None  # Go's words after the reason phrase; None: its bare reply
+    body: bytes | None = None  # Go's body when it is not the status line's text
+
+
+def valid_host(value: bytes) -> bool:
+    """Go's ``httpguts.ValidHostHeader``: letters, digits and a few marks, nothing else."""
+    return all(byte in _HOST_BYTES for byte in value)
+
+
+def valid_value(value: bytes) -> bool:
+    """Go's ``httpguts.ValidHeaderFieldValue``: no control byte but the tab."""
+    return not any((byte < 0x20 and byte != 0x09) or byte == 0x7F for byte in value)
+
+
+_HOST_BYTES = frozenset(
+    b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!$%&'()*+,-.:;=[]_~"
+)
 
 
 @dataclass(frozen=True)
@@ -162,6 +193,7 @@ def check_request_line(line: _Line, base: int) -> Verdict | None:
             505,
             f"unsupported protocol version {version.decode('ascii')} in {_where(line, base)}: "
             "the Engine API is served over HTTP/1.1 (and 1.0), as dockerd serves it",
+            UNSUPPORTED_VERSION,
         )
     return None
 
@@ -171,11 +203,14 @@ def check_header_line(line: _Line, base: int) -> Verdict | None:
     if m is None:
         if b":" not in line.text:
             hint = "a header line is Name: value, and this one has no colon"
+            detail = None  # Go's MIME reader gives up on the head: a bare 400
         elif TOKEN.fullmatch(line.text.partition(b":")[0]) is None:
             hint = "a header name is letters, digits and - with no spaces, right before the colon"
+            detail = INVALID_NAME
         else:
             hint = "a header value may not hold control characters"
-        return Verdict(400, f"malformed HTTP request: bad {_where(line, base)}: {hint}")
+            detail = INVALID_VALUE
+        return Verdict(400, f"malformed HTTP request: bad {_where(line, base)}: {hint}", detail)
     name, value = m.groups()
     if name.lower() == b"content-length" and not value.strip().isdigit():
         return Verdict(
@@ -184,6 +219,24 @@ def check_header_line(line: _Line, base: int) -> Verdict | None:
             "it must be the body's size in bytes, a decimal number",
         )
     return None
+
+
+def _check_headers(request: _Line, headers: list[_Line], base: int) -> Verdict | None:
+    """The first fault among the header lines, in the order Go finds them: a line its MIME
+    reader cannot read at all, then a missing Host, then a bad name or value."""
+    faults = [v for v in (check_header_line(line, base) for line in headers) if v is not None]
+    unreadable = [v for v in faults if v.detail is None]
+    if unreadable:
+        return unreadable[0]
+    names = [line.text.partition(b":")[0].lower() for line in headers]
+    if b"host" not in names and _NEEDS_HOST.search(request.text):
+        return Verdict(
+            400,
+            "missing required Host header: HTTP/1.1 asks for one, and on a Unix socket any "
+            "name will do (Host: docker)",
+            MISSING_HOST,
+        )
+    return faults[0] if faults else None
 
 
 def _check_chunks(data: bytes, pos: int, base: int) -> Verdict | None:
@@ -232,10 +285,9 @@ def explain(reason: str, data: bytes, skip: int, base: int, in_body: bool) -> Ve
         verdict = check_request_line(request, base)
         if verdict is not None:
             return verdict
-        for line in lines[1:]:
-            verdict = check_header_line(line, base)
-            if verdict is not None:
-                return verdict
+        verdict = _check_headers(request, lines[1:], base)
+        if verdict is not None:
+            return verdict
     shown = _quote(request.text)
     if complete:
         _length, chunked = _body_rule(lines)
@@ -260,3 +312,32 @@ def body_fault(reason: str, request: str) -> Verdict:
 
 def _lower(text: str) -> str:
     return text[:1].lower() + text[1:]
+
+
+def check_request(data: bytes) -> str:
+    """What a server will make of these request bytes, in one or two sentences.
+
+    For learners writing requests by hand: the engine's reply to a malformed request
+    is Go's bare ``400 Bad Request``, which says nothing about where; this says where,
+    and also explains the request that gets no reply at all (its head never ends).
+    """
+    start = _skip_blank(data, 0)
+    lines, body_at, complete = _lines(data, start)
+    if not lines:
+        return "there is no request in these bytes: start with a request line, GET /_ping HTTP/1.1"
+    if not complete:
+        return (
+            "the head never ends: a server reads header lines until an empty line, and this "
+            "request has none, so the engine waits for more and never answers. End the head "
+            "with an empty line: the bytes must finish with \\r\\n\\r\\n"
+        )
+    verdict = check_request_line(lines[0], 0) or _check_headers(lines[0], lines[1:], 0)
+    if verdict is not None:
+        return f"{verdict.status}: {verdict.message}"
+    head = data[start:body_at]
+    if head.count(b"\n") != head.count(b"\r\n"):
+        return (
+            "well formed, but its lines end in a bare \\n: HTTP asks for \\r\\n; dockerd "
+            "(Go) and the lab engine accept \\n alone, many other servers do not"
+        )
+    return "well formed: a request line, header lines and the empty line that ends the head"

@@ -6,16 +6,16 @@ on uvloop when it is installed. It knows HTTP, not Docker: it parses requests
 reply (see ``replies.py``) and writes it, which may be a chunked stream or, for
 attach and exec, a hijacked connection that turns into a raw two-way byte stream.
 
-What can go wrong on the wire becomes a JSON ``{"message": ...}`` with a 4xx
-(or a 505 for an HTTP version other than 1.x), after which the connection closes;
-nothing a client sends can stop the server serving the others.
+What can go wrong on the wire is answered as Go's net/http answers it, since
+that is what dockerd sends: a plain-text 4xx (or a 505 for an HTTP version other
+than 1.x, a 501 for a transfer coding other than chunked), Go's words for the
+faults it names (``400 Bad Request: missing required Host header``), then the
+connection closes; nothing a client sends can stop the server serving the others.
+What was wrong and where (the line and its byte offset, see ``badrequest.py``)
+goes to the engine's log, and ``badrequest.check_request()`` tells a learner.
 
-Where this differs from dockerd, on purpose: Go's net/http answers a malformed
-request with a bare ``400 Bad Request`` in plain text (``Content-Type:
-text/plain; charset=utf-8``, ``Connection: close``, body ``400 Bad Request``).
-The lab engine is a teaching server, so it keeps the status and the close but
-says in JSON what was wrong and where (the line and its byte offset, see
-``badrequest.py``), which is what a learner writing requests by hand needs.
+It is as lenient as Go where Go is lenient: lines may end in a bare LF, headers may
+be folded onto a next line, and a chunked body may also carry a Content-Length.
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ log = logging.getLogger("labkit.engine.server")
 
 T = TypeVar("T")
 
-# Go's net/http refuses request heads over 1 MiB (DefaultMaxHeaderBytes).
-MAX_HEAD_BYTES = 1 << 20
+# Go's net/http refuses request heads over 1 MiB (DefaultMaxHeaderBytes), plus the 4 KiB
+# of slack its reader allows on top.
+MAX_HEAD_BYTES = (1 << 20) + 4096
 # dockerd has no limit of its own; the lab engine keeps everything in memory, so it needs one.
 MAX_BODY_BYTES = 64 << 20
 # Requests parsed ahead of the one being answered before reading pauses (pipelining).
@@ -62,6 +63,8 @@ MAX_RAW_BUFFER = 1 << 20
 # engine gives up on it (LABKIT_ENGINE_READ_TIMEOUT). dockerd has no such limit; a
 # generous one frees what a stalled client holds without troubling a slow one.
 READ_TIMEOUT = 60.0
+# Seconds a refused connection stays open for reading after the reply (Go waits 0.5 s).
+LINGER = 0.5
 # Seconds the event loop keeps polling (instead of sleeping) after a request, for the
 # next one (LABKIT_ENGINE_POLL_US). See Poller: why, and what it costs.
 POLL_WINDOW = 100e-6
@@ -236,8 +239,18 @@ class Failure:
     """A request the server refuses before any handler sees it; the connection then closes."""
 
     status: int
-    message: str
-    http_version: str = "1.1"
+    message: str  # what was wrong and where, for the log
+    detail: str | None = None  # Go's words after the reason phrase, if it has any
+    body: bytes | None = None  # Go's body, when it is not the status line's text
+
+
+def go_error(status: int, detail: str | None = None, body: bytes | None = None) -> bytes:
+    """The bytes Go's net/http writes for a request it refuses: always ``HTTP/1.1``, plain
+    text, no Content-Length (the body ends where the connection does)."""
+    text = f"{status} {reason(status)}" + (f": {detail}" if detail else "")
+    return (
+        f"HTTP/1.1 {text}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1") + (text.encode("latin-1") if body is None else body)
 
 
 class App(Protocol):
@@ -260,12 +273,18 @@ class Limits:
 
 
 def new_parser(protocol: Any) -> httptools.HttpRequestParser:
-    """An llhttp request parser that lets any ``HTTP/d.d`` through, so that the server can
-    answer versions the way Go does (1.x served, others 505) instead of llhttp's 400."""
+    """An llhttp request parser as lenient as Go's reader: any ``HTTP/d.d`` (answered as Go
+    does: 1.x served, others 505), header lines ending in a bare LF, folded header lines,
+    and a chunked body with a Content-Length too. Header values are not checked by llhttp
+    then: ``on_header`` checks them as Go does. (A bare LF after the request line is
+    ``HttpProtocol._retry_lf``'s job: llhttp has no leniency for that one.)"""
     parser = httptools.HttpRequestParser(protocol)
-    lenient = getattr(parser, "set_dangerous_leniencies", None)
-    if lenient is not None:  # httptools 0.6+; older ones fall back to badrequest's verdict
-        lenient(lenient_version=True)
+    parser.set_dangerous_leniencies(
+        lenient_version=True,
+        lenient_optional_cr_before_lf=True,
+        lenient_headers=True,
+        lenient_chunked_length=True,
+    )
     return parser
 
 
@@ -276,10 +295,14 @@ class _BadVersion(Exception):
 class _ParseFailure(Exception):
     """Raised inside a parser callback to stop parsing; carries the reply to send."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(
+        self, status: int, message: str, detail: str | None = None, body: bytes | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.detail = detail
+        self.body = body
 
 
 @dataclass
@@ -291,6 +314,7 @@ class _Message:
     body: list[bytes] = field(default_factory=list)
     body_size: int = 0
     head_size: int = 0  # the request line and headers parsed so far
+    bad_value: bool = False  # a header value Go refuses (a control byte)
     raw_fed: int = 0  # bytes fed while the head was incomplete, not counting its first packet
     fresh: bool = True  # the head began in the packet being fed
     content_length: int = 0
@@ -493,20 +517,21 @@ class HttpProtocol(asyncio.Protocol):
             self._start_upgrade(data[exc.args[0] :])
             return
         except _ParseFailure as exc:
-            self._fail(exc.status, exc.message)
+            self._fail(exc.status, exc.message, exc.detail, exc.body)
             return
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             if isinstance(cause, _ParseFailure):
-                self._fail(cause.status, cause.message)
-            elif isinstance(exc, httptools.HttpParserInvalidMethodError) and self._retry_method(
-                data, base
-            ):
-                pass
+                self._fail(cause.status, cause.message, cause.detail, cause.body)
+            elif (
+                isinstance(exc, httptools.HttpParserInvalidMethodError)
+                and self._retry_method(data, base)
+            ) or self._retry_lf(data, base):
+                pass  # parsed again, as Go would read it
             else:
                 reason = "unsupported HTTP version" if isinstance(cause, _BadVersion) else str(exc)
                 verdict = self._explain(reason or type(exc).__name__, data, base)
-                self._fail(verdict.status, verdict.message)
+                self._fail(verdict.status, verdict.message, verdict.detail, verdict.body)
             return
         msg = self._msg
         if msg is None or not self._in_head:
@@ -580,6 +605,31 @@ class HttpProtocol(asyncio.Protocol):
         self._feed(b"GET" + rest[len(method) :], start + at + len(method) - 3)
         return True
 
+    def _retry_lf(self, data: bytes, base: int) -> bool:
+        """Serve a request line that ends in a bare LF, as Go does: llhttp refuses it even
+        when lenient, so the line is given its CR and the request parsed again by a new
+        parser (the header lines' bare LFs it accepts). Returns False to refuse it instead."""
+        msg = self._msg
+        if msg is None or not self._in_head or not msg.url:
+            return False
+        text, _skip, start = self._failing_bytes(data, base)
+        # The first such request line without its CR: those before it were given theirs.
+        line = self._parser.get_method() + b" " + bytes(msg.url) + b" "
+        at = text.find(line)
+        while at >= 0:
+            end = text.find(b"\n", at)
+            if end < 0:
+                return False
+            if text[end - 1 : end] != b"\r":
+                break
+            at = text.find(line, end)
+        if at < 0:
+            return False  # the request line has its CR: the fault is elsewhere
+        self._parser = new_parser(self)
+        self._msg, self._in_head, self._carry = None, False, b""
+        self._feed(text[at:end] + b"\r" + text[end:], start + at)
+        return True
+
     # ------------------------------------------------------------ the read timeout
     def _partial(self) -> bool:
         """A request has begun arriving and is not complete (idle keep-alive is not)."""
@@ -645,6 +695,8 @@ class HttpProtocol(asyncio.Protocol):
         msg.head_size += len(name) + len(value) + 4
         if len(msg.url) + msg.head_size > self.limits.max_head:
             raise _ParseFailure(431, _head_too_large(self.limits.max_head))
+        if not badrequest.valid_value(value):
+            msg.bad_value = True  # refused once the head is complete, in Go's order
         msg.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
@@ -652,23 +704,51 @@ class HttpProtocol(asyncio.Protocol):
         assert msg is not None
         if len(msg.url) + msg.head_size > self.limits.max_head:
             raise _ParseFailure(431, _head_too_large(self.limits.max_head))
-        has_host = False
+        hosts: list[str] = []
+        codings: list[str] = []
         for name, value in msg.headers:
             lname = name.lower()
             if lname == "content-length":
                 msg.content_length = int(value)  # llhttp has checked it is digits
             elif lname == "transfer-encoding":
+                codings.append(value)
                 msg.chunked = "chunked" in value.lower()
             elif lname == "host":
-                has_host = True
-        if msg.content_length > self.limits.max_body:
-            raise _ParseFailure(400, _body_too_large(self.limits.max_body))
+                hosts.append(value)
         version = self._parser.get_http_version()
+        # Go's checks, in Go's order (net/http's readRequest, then its server's).
+        if len(hosts) > 1:
+            raise _ParseFailure(400, "bad request: too many Host headers")
+        # (Go ignores Transfer-Encoding on HTTP/1.0; llhttp would wait for a body that
+        # never ends, so the lab engine answers 501 there too.)
+        if codings and (len(codings) > 1 or codings[0].strip(" \t").lower() != "chunked"):
+            raise _ParseFailure(
+                501,
+                f"not implemented: Transfer-Encoding {', '.join(codings)!r}; "
+                "Go's server (so dockerd) reads chunked bodies only",
+                body=badrequest.UNSUPPORTED_TE_BODY,
+            )
+        if msg.content_length > self.limits.max_body:
+            raise _ParseFailure(
+                400, _body_too_large(self.limits.max_body), "request body too large"
+            )
         if version[:2] != "1.":  # 0.9 (no version at all, or HTTP/0.9), 2.0, 9.9…
             raise _BadVersion(version)
-        if not has_host and version != "1.0":
+        if not hosts and version != "1.0":
             # Go's server insists on it (RFC 9112 says a server must), and so does dockerd.
-            raise _ParseFailure(400, "bad request: missing required Host header")
+            raise _ParseFailure(
+                400, "bad request: missing required Host header", badrequest.MISSING_HOST
+            )
+        if hosts and not badrequest.valid_host(hosts[0].encode("latin-1")):
+            raise _ParseFailure(
+                400, f"bad request: malformed Host header {hosts[0]!r}", badrequest.MALFORMED_HOST
+            )
+        if msg.bad_value:
+            raise _ParseFailure(
+                400,
+                "bad request: a header value holds a control character",
+                badrequest.INVALID_VALUE,
+            )
         self._in_head = False
 
     def on_body(self, body: bytes) -> None:
@@ -676,7 +756,9 @@ class HttpProtocol(asyncio.Protocol):
         assert msg is not None
         msg.body_size += len(body)
         if msg.body_size > self.limits.max_body:
-            raise _ParseFailure(400, _body_too_large(self.limits.max_body))
+            raise _ParseFailure(
+                400, _body_too_large(self.limits.max_body), "request body too large"
+            )
         msg.body.append(body)
 
     def on_message_complete(self) -> None:
@@ -762,13 +844,13 @@ class HttpProtocol(asyncio.Protocol):
         self._enqueue(incoming)
 
     # ------------------------------------------------------------ the work queue
-    def _fail(self, status: int, message: str) -> None:
+    def _fail(
+        self, status: int, message: str, detail: str | None = None, body: bytes | None = None
+    ) -> None:
         self._dead = True
         self._method_override = None
         self._stop_stall_timer()
-        # Answer an HTTP/1.0 client in kind; anything else (or nothing parsed yet) gets 1.1.
-        version = "1.0" if self._parser.get_http_version() == "1.0" else "1.1"
-        self._enqueue(Failure(status, message, version))
+        self._enqueue(Failure(status, message, detail, body))
 
     def _enqueue(self, item: Incoming | Failure) -> None:
         self._pending.append(item)
@@ -785,10 +867,10 @@ class HttpProtocol(asyncio.Protocol):
                     self.resume_reading()
                 if isinstance(item, Failure):
                     log.info("refused a request: %s %s", item.status, item.message)
-                    # Refused before the API saw it: like Go's own 400s, without the API's
-                    # headers (Api-Version, Server…).
-                    self._write_error(item.status, item.message, item.http_version, False)
-                    self.close()
+                    # Refused before the API saw it: Go's own bytes, word for word.
+                    if not (self.lost or self.transport.is_closing()):
+                        self.transport.write(go_error(item.status, item.detail, item.body))
+                    self._linger()
                     return
                 if not await self._serve(item):
                     self.close()
@@ -806,6 +888,16 @@ class HttpProtocol(asyncio.Protocol):
             self.close()
         finally:
             self._worker = None
+
+    def _linger(self) -> None:
+        """End our side, then close a moment later, as Go's closeWriteAndWait does: a client
+        still sending when it is refused then reads the reply, not a connection reset."""
+        if self.lost or self.transport.is_closing() or not self.transport.can_write_eof():
+            self.close()
+            return
+        self.transport.write_eof()
+        self.pause_reading()  # like Go, read no more: a client sending for ever is stopped
+        asyncio.get_running_loop().call_later(LINGER, self.close)
 
     def _uncancel(self) -> None:
         task = asyncio.current_task()
