@@ -3,6 +3,12 @@
 ``LABKIT_ENGINE`` chooses: ``auto`` (a real engine if one answers ``/_ping``,
 else the lab engine), ``lab`` (always the lab engine, started on demand) or
 ``docker`` (a real engine, or a clear error saying why none was found).
+
+An engine may stop in the middle of a lesson (``labkit engine stop``, a crash, a
+restarted Docker). The lab's client then recovers by itself where it can: it
+connects again, and starts the lab engine again if that is the one that stopped;
+for a real engine it says in one line what happened and what to do
+(:class:`~labkit.transport.errors.EngineGone`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.client.http import Client
+from labkit.transport.connect import open_socket
 from labkit.transport.discovery import (
     Attempt,
     EngineInfo,
@@ -20,6 +27,7 @@ from labkit.transport.discovery import (
     find_engine,
     probe,
 )
+from labkit.transport.errors import EngineGone, TransportError
 from labkit.transport.hosts import Endpoint, parse_host
 
 CHOICES = ("auto", "lab", "docker")
@@ -38,6 +46,57 @@ class Lab:
     api_version: str  # negotiated: the lower of the engine's newest and labkit's
     client: Client
     attempts: list[Attempt] = field(default_factory=list)
+    # The environment the lab engine was started with, to start it again the same way.
+    start_env: Mapping[str, str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.client.on_unreachable = self._recover
+
+    def answers(self, timeout: float = 2.0) -> bool:
+        """Does something accept connections at the engine's address right now?"""
+        try:
+            open_socket(self.endpoint, timeout).close()
+        except (TransportError, OSError):
+            return False
+        return True
+
+    def wake(self) -> None:
+        """Make sure the engine is there before a cell connects to it by hand: the lab
+        engine is started again if it stopped; a real one that stopped raises
+        :class:`EngineGone`, whose message says what to do."""
+        if not self.answers():
+            self._recover(None)
+
+    def _recover(self, gone: TransportError | None) -> bool:
+        """The engine stopped: start the lab engine again (True: connect again), or say
+        in one line what to do about a real one."""
+        why = {"missing": " (its socket is gone)", "refused": " (nothing listens on its socket)"}
+        why = why.get(gone.kind, f" ({gone.reason})") if gone is not None else ""
+        if not self.is_lab_engine:
+            raise EngineGone(
+                self.endpoint,
+                f"the engine does not answer any more{why}: it has stopped. Start it again "
+                "(Docker Engine: sudo systemctl start docker; Docker Desktop: open it), then "
+                "run this cell again: labkit reconnects by itself.",
+            )
+        from labkit.engine.control import EngineError, ensure_running
+
+        try:
+            path = ensure_running(dict(os.environ if self.start_env is None else self.start_env))
+        except EngineError as exc:
+            raise EngineGone(
+                self.endpoint,
+                f"the lab engine stopped{why} and could not be started again: "
+                f"{str(exc).splitlines()[0]} See `labkit engine logs`.",
+            ) from None
+        if self.endpoint.path and Path(self.endpoint.path) != path:
+            raise EngineGone(
+                self.endpoint,
+                f"the lab engine stopped{why}, and the one started now listens elsewhere "
+                f"({path}: LABKIT_HOME changed?). Run labkit.connect() again.",
+            )
+        print(f"labkit: the lab engine had stopped{why}; it is running again.")
+        return True
 
     @property
     def endpoint(self) -> Endpoint:
@@ -114,7 +173,8 @@ def connect_lab_engine(env: Mapping[str, str] | None = None, timeout: float = 5.
             "See its log with `labkit engine logs`, then try `labkit engine stop`."
         )
     client = Client(endpoint, api_version=attempt.api_version)
-    return Lab("lab", attempt.engine, attempt.api_version, client, [attempt])
+    lab = Lab("lab", attempt.engine, attempt.api_version, client, [attempt], start_env=env)
+    return lab
 
 
 def connect_real_engine(env: Mapping[str, str] | None = None, timeout: float = 2.0) -> Lab:
@@ -129,12 +189,31 @@ def connect(engine: str | None = None, env: Mapping[str, str] | None = None) -> 
     """The engine this lab talks to (see the module docstring for how it is chosen)."""
     choice = engine_choice(env, engine)
     if choice == "lab":
-        return connect_lab_engine(env)
-    if choice == "docker":
-        return connect_real_engine(env)
-    try:
-        return connect_real_engine(env)
-    except EngineNotFound as missing:
         lab = connect_lab_engine(env)
-        lab.attempts = [*missing.attempts, *lab.attempts]  # so a notebook can show why
-        return lab
+    elif choice == "docker":
+        lab = connect_real_engine(env)
+    else:
+        try:
+            lab = connect_real_engine(env)
+        except EngineNotFound as missing:
+            lab = connect_lab_engine(env)
+            lab.attempts = [*missing.attempts, *lab.attempts]  # so a notebook can show why
+    _remember(lab)
+    return lab
+
+
+_current: Lab | None = None
+
+
+def current() -> Lab | None:
+    """The engine the last ``connect()`` in this process found (a notebook's kernel)."""
+    return _current
+
+
+def _remember(lab: Lab) -> None:
+    """Note the lab, and in a notebook, have IPython explain the usual mishaps kindly."""
+    global _current
+    _current = lab
+    from labkit.lessons import hints
+
+    hints.install()

@@ -36,6 +36,21 @@ def _sets_url(extra: list[str]) -> bool:
     return any(a.split("=")[0] in _OWN_URL_OPTIONS for a in extra)
 
 
+def kernel_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment for JupyterLab and so for its kernels: each kernel runs labkit's
+    startup file first, which makes a cell run before the cells it needs say what to do
+    instead of raising a bare NameError (``labkit.lessons.hints``). A PYTHONSTARTUP of the
+    learner's own still runs, after it."""
+    from labkit.lessons.hints import STARTUP_FILE
+
+    env = dict(env)
+    own = env.get("PYTHONSTARTUP")
+    if own and own != str(STARTUP_FILE):
+        env["LABKIT_USER_PYTHONSTARTUP"] = own
+    env["PYTHONSTARTUP"] = str(STARTUP_FILE)
+    return env
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "jupyter_args",
@@ -72,5 +87,5 @@ def run(args: argparse.Namespace) -> int:
         "which engine)"
     )
     command = jupyter_command(workspace.path, list(args.jupyter_args))
-    os.execvp(command[0], command)  # JupyterLab takes over this process
+    os.execvpe(command[0], command, kernel_env(dict(os.environ)))  # JupyterLab takes over
     return 0

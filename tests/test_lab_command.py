@@ -107,3 +107,15 @@ def test_jupyterlab_really_serves_the_workspace(tmp_path: Path) -> None:
     assert location.split("?")[0].endswith(f"/lab/tree/{FIRST_LESSON}"), location
     assert (workspace / "exercises").is_dir()
     assert not list(workspace.rglob("conftest.py"))
+
+
+def test_kernels_start_with_labkits_hints_and_keep_the_learners_own_startup() -> None:
+    from labkit.lab_command import kernel_env
+    from labkit.lessons.hints import STARTUP_FILE
+
+    env = kernel_env({"PATH": "/bin"})
+    assert env["PYTHONSTARTUP"] == str(STARTUP_FILE) and STARTUP_FILE.is_file()
+    assert "LABKIT_USER_PYTHONSTARTUP" not in env
+    mine = kernel_env({"PYTHONSTARTUP": "/home/me/.pythonrc"})
+    assert mine["LABKIT_USER_PYTHONSTARTUP"] == "/home/me/.pythonrc"
+    assert kernel_env(mine) == mine  # applied twice, nothing changes

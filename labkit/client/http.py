@@ -14,7 +14,7 @@ import json as jsonlib
 import re
 import socket
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,13 @@ from urllib.parse import urlencode
 import labkit
 from labkit.transport.connect import open_socket
 from labkit.transport.discovery import find_engine
-from labkit.transport.errors import NoReply, SendFailed, TransportError
+from labkit.transport.errors import (
+    ConnectionRefused,
+    NoReply,
+    SendFailed,
+    SocketMissing,
+    TransportError,
+)
 from labkit.transport.exchange import receive, response_events, send_all
 from labkit.transport.hosts import Endpoint, parse_host
 from labkit.transport.versions import IncompatibleEngine, negotiate
@@ -206,6 +212,10 @@ class Client:
         self._version_info: dict[str, Any] | None = None
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
+        # Called when nothing listens at the endpoint any more (the engine stopped): it may
+        # start the engine again and return True to have the connection tried once more,
+        # or raise an error that says what to do. labkit.lab sets it.
+        self.on_unreachable: Callable[[TransportError], bool] | None = None
 
     @classmethod
     def from_env(
@@ -338,7 +348,7 @@ class Client:
         method = method.upper()
         target = self.url_for(path, params, versioned)
         data = build_request(method, target, self._headers(headers, json, body), _body(json, body))
-        sock = open_socket(self.endpoint, self._timeout(timeout))
+        sock = self._open(self._timeout(timeout))
         try:
             send_all(sock, data, self.endpoint)
             events = response_events(sock, self.endpoint, method)
@@ -407,10 +417,19 @@ class Client:
 
     def _connection(self, timeout: float | None) -> socket.socket:
         if self._sock is None:
-            self._sock = open_socket(self.endpoint, timeout)
+            self._sock = self._open(timeout)
         else:
             self._sock.settimeout(timeout)
         return self._sock
+
+    def _open(self, timeout: float | None) -> socket.socket:
+        """A new connection; if nothing listens any more, ask ``on_unreachable`` once."""
+        try:
+            return open_socket(self.endpoint, timeout)
+        except (SocketMissing, ConnectionRefused) as gone:
+            if self.on_unreachable is None or not self.on_unreachable(gone):
+                raise
+        return open_socket(self.endpoint, timeout)
 
     def _read(self, sock: socket.socket, method: str, target: str) -> Response:
         head: Head | None = None

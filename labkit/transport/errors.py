@@ -88,3 +88,17 @@ class NoReply(ConnectionLost):
 
 class SendFailed(ConnectionLost):
     """The connection broke while the request was being written."""
+
+
+class EngineGone(TransportError):
+    """An engine that answered earlier no longer does (it stopped, crashed or restarted
+    elsewhere), and labkit cannot start it again: the message says what to do.
+
+    In a notebook it shows as its one-line message instead of a traceback (IPython's
+    ``_render_traceback_``), since the traceback would only show labkit's insides.
+    """
+
+    kind = "gone"
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
