@@ -4,7 +4,7 @@
     .venv/bin/python .ci/refresh_notebooks.py notebooks/04-*.ipynb
 
 The saved outputs are what a learner sees before running a cell, and what nbval
-compares the cells marked NBVAL_CHECK_OUTPUT against. They are made under the
+compares the cells tagged nbval-check-output against. They are made under the
 same conditions as the test run (notebooks/conftest.py): the lab engine, a fixed
 clock and seed, and a fresh LABKIT_HOME per notebook.
 """
@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,8 @@ def refresh(path: Path) -> None:
         timeout=120,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,  # timestamps in cell metadata would change at every refresh
+        store_widget_state=False,  # a widget's saved output says what it showed (text/plain)
     )
     try:
         client.execute(env=env)
@@ -44,8 +47,18 @@ def refresh(path: Path) -> None:
         subprocess.run([sys.executable, "-m", "labkit", "engine", "stop"], env=env, check=False,
                        capture_output=True, timeout=30)  # fmt: skip
         shutil.rmtree(home, ignore_errors=True)
+    notebook.metadata = as_jupyterlab_writes_it(notebook.metadata)
     nbformat.write(notebook, path)
     print(f"refreshed {path.relative_to(ROOT)}")
+
+
+def as_jupyterlab_writes_it(metadata: dict) -> dict:
+    """The notebook metadata JupyterLab would set on opening the lesson with the installed
+    Python kernel (its kernelspec, the kernel's language_info), so that opening a lesson
+    changes nothing and shows no unsaved-changes dot."""
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    kernelspec = {"display_name": spec.display_name, "language": spec.language, "name": "python3"}
+    return {"kernelspec": kernelspec, "language_info": metadata.get("language_info", {})}
 
 
 def main(args: list[str]) -> int:

@@ -135,6 +135,9 @@ class Lab:
     def __str__(self) -> str:
         return self.describe()
 
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:  # IPython's text/plain
+        printer.text(self.describe())  # type: ignore[attr-defined]
+
     def _repr_markdown_(self) -> str:
         if self.is_lab_engine:
             what = "**the lab engine** (labkit's own Engine API server, private to you)"

@@ -1,7 +1,7 @@
 """How the test command runs the lessons: each notebook on a fresh, private lab engine.
 
 nbval executes every notebook top to bottom. So that the outputs marked
-``NBVAL_CHECK_OUTPUT`` are the same on every machine, each notebook gets its own
+tagged ``nbval-check-output`` are the same on every machine, each notebook gets its own
 empty ``LABKIT_HOME`` (so a fresh lab engine), a fixed clock and a fixed seed.
 The CI run on a real dockerd lives in tests/test_notebooks_real_engine.py.
 """

@@ -22,8 +22,9 @@ import struct
 import subprocess
 import tarfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from labkit.hello import HELLO_TEXT
 
@@ -44,6 +45,8 @@ class Outcome:
     name: str
     action: str  # "present", "pulled", "imported", "removed", "failed"
     detail: str = ""
+    # The JSON lines the engine streamed back for a pull or an import, as a lesson shows them.
+    messages: list[Any] = field(default_factory=list, compare=False, repr=False)
 
     def line(self) -> str:
         mark = "ok  " if self.action != "failed" else "FAIL"
@@ -183,12 +186,17 @@ def _has_image(client, name: str) -> bool:
     return True
 
 
-def _stream_error(lines: bytes) -> str | None:
-    """The first error a JSON-lines progress stream reported, if any."""
+def _messages(lines: bytes) -> list[Any]:
+    """The JSON values of a JSON-lines progress stream."""
     from labkit.wire.jsonlines import JsonLinesDecoder
 
     decoder = JsonLinesDecoder()
-    for item in [*decoder.feed(lines), *decoder.close()]:
+    return [*decoder.feed(lines), *decoder.close()]
+
+
+def _stream_error(messages: list[Any]) -> str | None:
+    """The first error a JSON-lines progress stream reported, if any."""
+    for item in messages:
         if isinstance(item, dict) and item.get("error"):
             return str(item.get("error"))
     return None
@@ -196,6 +204,10 @@ def _stream_error(lines: bytes) -> str | None:
 
 def try_pull(client, name: str) -> str | None:
     """Pull ``name:latest``; None on success, else the engine's reason."""
+    return _pull(client, name)[0]
+
+
+def _pull(client, name: str) -> tuple[str | None, list[Any]]:
     from labkit.client.http import APIError
 
     try:
@@ -203,11 +215,12 @@ def try_pull(client, name: str) -> str | None:
             client.stream("POST", "/images/create", params={"fromImage": name, "tag": "latest"})
         )
     except APIError as exc:
-        return exc.message
-    return _stream_error(body)
+        return exc.message, []
+    messages = _messages(body)
+    return _stream_error(messages), messages
 
 
-def import_standin(client, name: str, busybox: Path, applets: list[str]) -> None:
+def import_standin(client, name: str, busybox: Path, applets: list[str]) -> list[Any]:
     """Send the stand-in's tar to the engine: POST /images/create?fromSrc=-."""
     tar = build_rootfs_tar(name, busybox, applets)
     params = {"fromSrc": "-", "repo": name, "tag": "latest", "changes": image_changes(name)}
@@ -220,9 +233,11 @@ def import_standin(client, name: str, busybox: Path, applets: list[str]) -> None
             headers={"Content-Type": "application/x-tar"},
         )
     )
-    error = _stream_error(body)
+    messages = _messages(body)
+    error = _stream_error(messages)
     if error:
         raise ProvisionError(f"the engine refused the {name} stand-in: {error}")
+    return messages
 
 
 def provision(
@@ -239,17 +254,22 @@ def provision(
         if _has_image(client, name):
             outcomes.append(Outcome(name, "present"))
             continue
-        reason = try_pull(client, name) if pull else "pull skipped"
+        reason, messages = _pull(client, name) if pull else ("pull skipped", [])
         if reason is None:
-            outcomes.append(Outcome(name, "pulled"))
+            outcomes.append(Outcome(name, "pulled", messages=messages))
             continue
         if busybox is None:
             busybox = find_static_busybox()
         if applets is None:
             applets = busybox_applets(busybox)
-        import_standin(client, name, busybox, applets)
+        messages = import_standin(client, name, busybox, applets)
         outcomes.append(
-            Outcome(name, "imported", f"offline stand-in; pull failed: {_short(reason)}")
+            Outcome(
+                name,
+                "imported",
+                f"offline stand-in; pull failed: {_short(reason)}",
+                messages=messages,
+            )
         )
     return outcomes
 

@@ -413,7 +413,8 @@ class Table:
 
     def _repr_html_(self) -> str:
         def cells(tag: str, values: Sequence[str]) -> str:
-            style = ' style="text-align:left"'
+            # Long tokens (paths, ids) may break anywhere, so a table fits a narrow window.
+            style = ' style="text-align:left;overflow-wrap:anywhere"'
             return "".join(f"<{tag}{style}>{html.escape(v)}</{tag}>" for v in values)
 
         caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""

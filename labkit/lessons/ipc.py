@@ -4,6 +4,8 @@ The notebook makes every socket call itself; this module does the chores around
 them, so that a learner who re-runs a cell never leaves a process or a file behind:
 
 - ``scratch_dir()``: a private temporary folder, removed when the kernel exits;
+- ``program_of()``: a function defined in the notebook as a program of its own, so that a
+  second process's code reads as highlighted Python in a cell, not as a string;
 - ``start_peer()`` / ``Peer.stop()`` / ``stop_all_peers()``: run a second Python
   process from code shown in the notebook, wait until it says it is ready, stop it;
 - ``connect_as()``: try ``connect()`` on a Unix socket as another user (root only),
@@ -18,6 +20,7 @@ Unix only (Linux and macOS), like the lesson.
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 import pwd
 import select
@@ -27,9 +30,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +59,23 @@ def scratch_dir(prefix: str = "lesson01-") -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
+
+
+def program_of(function: Callable[..., object]) -> str:
+    """The source of ``function`` as a program: the function, then a call with the command
+    line's arguments (``python -c program arg1 arg2`` calls ``function("arg1", "arg2")``).
+
+    The function must import what it uses inside its body: the program has nothing else.
+    """
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError) as exc:
+        raise PeerError(
+            f"cannot read the source of {function!r} ({exc}): define it with def in a cell "
+            "and run that cell first"
+        ) from None
+    call = f"if __name__ == '__main__':\n    import sys\n\n    {function.__name__}(*sys.argv[1:])\n"
+    return f"{source}\n\n{call}"
 
 
 @dataclass
@@ -108,8 +130,16 @@ def _describe_exit(name: str, returncode: int, stderr: str) -> str:
     return summary
 
 
-def start_peer(name: str, code: str, *args: str | os.PathLike[str], timeout: float = 5.0) -> Peer:
+def start_peer(
+    name: str,
+    code: str | Callable[..., object],
+    *args: str | os.PathLike[str],
+    timeout: float = 5.0,
+) -> Peer:
     """Run ``python -c code args...`` as a new process and wait for its first line.
+
+    ``code`` is a program's text, or a function defined in the notebook (see
+    :func:`program_of`).
 
     The peer's first line on stdout is its announcement that it is ready (for a
     server: that it listens), so the notebook never connects too early. A peer
@@ -119,7 +149,8 @@ def start_peer(name: str, code: str, *args: str | os.PathLike[str], timeout: flo
     old = _peers.pop(name, None)
     if old is not None:
         old.stop()
-    argv = [sys.executable, "-c", code, *(os.fspath(a) for a in args)]
+    program = code if isinstance(code, str) else program_of(code)
+    argv = [sys.executable, "-c", program, *(os.fspath(a) for a in args)]
     process = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
@@ -249,8 +280,12 @@ class RunFirst(RuntimeError):
     """A cell needs something that another cell makes (or a later cell undid).
 
     Its message names the cell to run first, so that a learner re-running one
-    cell of a conversation knows how to get back on track.
+    cell of a conversation knows how to get back on track. In a notebook it shows as
+    that one message, without a traceback (IPython's ``_render_traceback_``).
     """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
 
 
 def require_open(sock: socket.socket, name: str, cell: str) -> None:
