@@ -14,6 +14,7 @@ for a real engine it says in one line what happened and what to do
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,14 @@ class Lab:
     start_env: Mapping[str, str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.client.on_unreachable = self._recover
+        # A weak reference: the client must not keep its lab (and its connection) alive.
+        lab = weakref.ref(self)
+
+        def recover(gone: TransportError) -> bool:
+            found = lab()
+            return found is not None and found._recover(gone)
+
+        self.client.on_unreachable = recover
 
     def answers(self, timeout: float = 2.0) -> bool:
         """Does something accept connections at the engine's address right now?"""
@@ -216,6 +224,8 @@ def current() -> Lab | None:
 def _remember(lab: Lab) -> None:
     """Note the lab, and in a notebook, have IPython explain the usual mishaps kindly."""
     global _current
+    if _current is not None and _current is not lab:
+        _current.client.close()  # its kept-alive connection; it reconnects if used again
     _current = lab
     from labkit.lessons import hints
 

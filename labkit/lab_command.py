@@ -26,6 +26,10 @@ def jupyter_command(folder: Path, extra: list[str], euid: int | None = None) -> 
     if (folder / FIRST_LESSON).exists() and not opens_a_file and not _sets_url(extra):
         command.append(f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}")
     command += extra
+    if not any("contents_manager_class" in arg for arg in extra):
+        from labkit.lab_contents import SETTING
+
+        command.append(SETTING)  # a lesson opens with nothing to save (lab_contents.py)
     if (os.geteuid() if euid is None else euid) == 0 and "--allow-root" not in extra:
         # JupyterLab refuses root without it; as root in a container this is the usual case.
         command.append("--allow-root")

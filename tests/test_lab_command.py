@@ -119,3 +119,21 @@ def test_kernels_start_with_labkits_hints_and_keep_the_learners_own_startup() ->
     mine = kernel_env({"PYTHONSTARTUP": "/home/me/.pythonrc"})
     assert mine["LABKIT_USER_PYTHONSTARTUP"] == "/home/me/.pythonrc"
     assert kernel_env(mine) == mine  # applied twice, nothing changes
+
+
+def test_a_lesson_opens_with_this_pythons_version_so_nothing_to_save(tmp_path: Path) -> None:
+    import asyncio
+    import platform
+    import shutil
+
+    from labkit.lab_command import jupyter_command
+    from labkit.lab_contents import SETTING, LessonContentsManager
+
+    lesson = Path(__file__).resolve().parents[1] / "notebooks" / FIRST_LESSON
+    shutil.copy(lesson, tmp_path / FIRST_LESSON)
+    before = (tmp_path / FIRST_LESSON).read_bytes()
+    manager = LessonContentsManager(root_dir=str(tmp_path))
+    model = asyncio.run(manager.get(FIRST_LESSON, content=True, type="notebook"))
+    assert model["content"]["metadata"]["language_info"]["version"] == platform.python_version()
+    assert (tmp_path / FIRST_LESSON).read_bytes() == before  # the file is not touched
+    assert SETTING in jupyter_command(tmp_path, [])
