@@ -22,14 +22,14 @@ _OWN_URL_OPTIONS = ("--LabApp.default_url", "--ServerApp.default_url", "--Notebo
 def jupyter_command(folder: Path, extra: list[str], euid: int | None = None) -> list[str]:
     jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
     command = [jupyter, "lab", f"--ServerApp.root_dir={folder}"]
-    opens_a_file = any(not a.startswith("-") and a.endswith(".ipynb") for a in extra)
-    if (folder / FIRST_LESSON).exists() and not opens_a_file and not _sets_url(extra):
-        command.append(f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}")
-    command += extra
     if not any("contents_manager_class" in arg for arg in extra):
         from labkit.lab_contents import SETTING
 
         command.append(SETTING)  # a lesson opens with nothing to save (lab_contents.py)
+    opens_a_file = any(not a.startswith("-") and a.endswith(".ipynb") for a in extra)
+    if (folder / FIRST_LESSON).exists() and not opens_a_file and not _sets_url(extra):
+        command.append(f"--LabApp.default_url=/lab/tree/{FIRST_LESSON}")
+    command += extra
     if (os.geteuid() if euid is None else euid) == 0 and "--allow-root" not in extra:
         # JupyterLab refuses root without it; as root in a container this is the usual case.
         command.append("--allow-root")

@@ -1077,20 +1077,30 @@ def test_a_huge_url_or_endless_header_is_refused(sock: Path) -> None:
     assert_alive(sock)
 
 
+TOO_LARGE_1000 = (
+    "request body too large: the lab engine accepts at most 1000 bytes (LABKIT_ENGINE_MAX_BODY)"
+)
+
+
 def test_body_over_the_limit_is_refused(serve_app, probe: Probe, loop_name: str) -> None:
     served = serve_app(make_app(probe), Limits(max_body=1000), loop=loop_name)
     assert_refused(
         served.socket,
         b"POST /echo HTTP/1.1\r\nHost: d\r\nContent-Length: 5000\r\n\r\n" + b"a" * 5000,
         400,
-        "request body too large",
+        TOO_LARGE_1000,
     )
     chunked = (
         b"POST /echo HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n"
         + (b"200\r\n" + b"a" * 512 + b"\r\n") * 3
         + b"0\r\n\r\n"
     )
-    assert_refused(served.socket, chunked, 400, "request body too large")
+    assert_refused(
+        served.socket,
+        chunked,
+        400,
+        TOO_LARGE_1000,
+    )
     ok = get(served.socket, "/echo", "POST", b"a" * 1000)
     assert ok.status == 200
 

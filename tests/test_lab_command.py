@@ -129,11 +129,11 @@ def test_a_lesson_opens_with_this_pythons_version_so_nothing_to_save(tmp_path: P
     from labkit.lab_command import jupyter_command
     from labkit.lab_contents import SETTING, LessonContentsManager
 
-    lesson = Path(__file__).resolve().parents[1] / "notebooks" / FIRST_LESSON
-    shutil.copy(lesson, tmp_path / FIRST_LESSON)
-    before = (tmp_path / FIRST_LESSON).read_bytes()
+    name = "00-start-here.ipynb"
+    shutil.copy(Path(__file__).resolve().parents[1] / "notebooks" / name, tmp_path / name)
+    before = (tmp_path / name).read_bytes()
     manager = LessonContentsManager(root_dir=str(tmp_path))
-    model = asyncio.run(manager.get(FIRST_LESSON, content=True, type="notebook"))
+    model = asyncio.run(manager.get(name, content=True, type="notebook"))
     assert model["content"]["metadata"]["language_info"]["version"] == platform.python_version()
-    assert (tmp_path / FIRST_LESSON).read_bytes() == before  # the file is not touched
+    assert (tmp_path / name).read_bytes() == before  # the file is not touched
     assert SETTING in jupyter_command(tmp_path, [])

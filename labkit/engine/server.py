@@ -729,9 +729,7 @@ class HttpProtocol(asyncio.Protocol):
                 body=badrequest.UNSUPPORTED_TE_BODY,
             )
         if msg.content_length > self.limits.max_body:
-            raise _ParseFailure(
-                400, _body_too_large(self.limits.max_body), "request body too large"
-            )
+            raise _ParseFailure(400, *_body_too_large(self.limits.max_body))
         if version[:2] != "1.":  # 0.9 (no version at all, or HTTP/0.9), 2.0, 9.9…
             raise _BadVersion(version)
         if not hosts and version != "1.0":
@@ -756,9 +754,7 @@ class HttpProtocol(asyncio.Protocol):
         assert msg is not None
         msg.body_size += len(body)
         if msg.body_size > self.limits.max_body:
-            raise _ParseFailure(
-                400, _body_too_large(self.limits.max_body), "request body too large"
-            )
+            raise _ParseFailure(400, *_body_too_large(self.limits.max_body))
         msg.body.append(body)
 
     def on_message_complete(self) -> None:
@@ -1077,11 +1073,10 @@ def _head_too_large(limit: int) -> str:
     return f"request header fields too large: the request line and headers exceed {limit} bytes"
 
 
-def _body_too_large(limit: int) -> str:
-    return (
-        f"request body too large: the lab engine accepts at most {limit} bytes "
-        "(set LABKIT_ENGINE_MAX_BODY to change it)"
-    )
+def _body_too_large(limit: int) -> tuple[str, str]:
+    """(message, Go-style detail): dockerd has no such limit, so the words are the lab's."""
+    text = f"request body too large: the lab engine accepts at most {limit} bytes"
+    return f"{text} (set LABKIT_ENGINE_MAX_BODY to change it)", f"{text} (LABKIT_ENGINE_MAX_BODY)"
 
 
 async def _aclose(chunks: Any) -> None:
