@@ -24,6 +24,9 @@ FIXED_ENV = {
 }
 
 _homes: dict[str, Path] = {}
+# What those settings replaced in this process's environment, put back after the notebook, so
+# that a test run after it in the same process (pytest-xdist) sees the environment it expects.
+_saved: dict[str, str | None] = {}
 
 
 def _stop_engine(home: Path) -> None:
@@ -44,6 +47,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if notebook.endswith(".ipynb") and notebook not in _homes:
         home = Path(tempfile.mkdtemp(prefix="lk-nb-"))
         _homes[notebook] = home
+        for name in (*FIXED_ENV, "LABKIT_HOME"):
+            _saved.setdefault(name, os.environ.get(name))
         os.environ.update(FIXED_ENV)
         os.environ["LABKIT_HOME"] = str(home)
 
@@ -54,3 +59,9 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if notebook in _homes and (nextitem is None or str(nextitem.path) != notebook):
         _stop_engine(_homes[notebook])
         shutil.rmtree(_homes[notebook], ignore_errors=True)
+        for name, value in _saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        _saved.clear()
