@@ -16,10 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import labkit
-from labkit.client import APIError, Client, encode_params
+from labkit.client import APIError, Client, Wiretap, encode_params
+from labkit.client.http import USER_AGENT
 from labkit.transport.errors import ConnectionRefused, NotHTTP
 from labkit.transport.versions import IncompatibleEngine, negotiate
 from labkit.wire.frames import demux
+from labkit.wire.http import build_request, parse_response
 
 # A scripted loopback server: it reads each request and answers with `reply(request)`.
 
@@ -272,6 +274,81 @@ def test_stream_after_an_upgrade_hands_over_the_raw_bytes() -> None:
         thread.join(timeout=5)
         listener.close()
     assert data == b"raw-1raw-2"
+
+
+def test_a_wiretap_sees_the_exact_bytes_of_one_call() -> None:
+    with scripted_server(engine_like()) as (url, _), Client(url, api_version="1.41") as client:
+        client.get("/things/echo")  # an untapped call on the same kept-alive connection
+        tap = Wiretap()
+        client.request("POST", "/things/echo", json={"a": 1}, wiretap=tap)
+    assert bytes(tap.sent) == build_request(
+        "POST",
+        "/v1.41/things/echo",
+        [("User-Agent", USER_AGENT), ("Content-Type", "application/json")],
+        b'{"a": 1}',
+    )
+    reply = parse_response(bytes(tap.received))
+    assert reply.status == 200
+    assert json.loads(reply.body)["target"] == "/v1.41/things/echo"
+
+
+def test_a_wiretap_on_a_retried_call_holds_only_the_attempt_that_was_answered() -> None:
+    with scripted_server(engine_like(), close_after_each=True) as (url, rec):
+        client = Client(url, api_version="1.41")
+        client.get("/things/echo")
+        time.sleep(0.1)  # the server has closed the kept-alive connection by now
+        tap = Wiretap()
+        client.request("GET", "/things/echo", wiretap=tap)
+    assert rec.connections == 2
+    assert bytes(tap.sent).count(b"GET /v1.41/things/echo") == 1
+    assert bytes(tap.received).count(b"HTTP/1.1 200 OK") == 1
+
+
+def test_a_wiretap_on_a_stream_sees_pieces_as_they_arrive() -> None:
+    seen: list[bytes] = []
+    with scripted_server(engine_like()) as (url, _):
+        tap = Wiretap(on_received=seen.append)
+        with Client(url, api_version="1.41").stream("GET", "/things/echo", wiretap=tap) as stream:
+            body = b"".join(stream)
+    assert b"".join(seen) == bytes(tap.received)
+    assert bytes(tap.received).endswith(body)
+    assert bytes(tap.sent).startswith(b"GET /v1.41/things/echo HTTP/1.1\r\n")
+
+
+def test_closing_a_stream_wakes_the_thread_reading_it() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        accepted.append(conn)
+        read_request(conn, bytearray())
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        # ...and nothing more: an event stream on a quiet engine
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = Client(f"tcp://127.0.0.1:{listener.getsockname()[1]}", api_version="1.41")
+    stream = client.stream("GET", "/events", timeout=None)
+    ended = threading.Event()
+
+    def read() -> None:
+        with contextlib.suppress(Exception):
+            for _ in stream:
+                pass
+        ended.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert not ended.wait(0.3)  # blocked in recv(), as a follower is
+        stream.close()
+        assert ended.wait(5), "close() left the reading thread blocked"
+    finally:
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
 
 
 def test_connection_problems_are_transport_errors(tmp_path: Path) -> None:

@@ -7,6 +7,6 @@ requests-unixsocket, the docker SDK and the docker CLI.
 
 from __future__ import annotations
 
-from labkit.client.http import APIError, Client, Response, Stream, encode_params
+from labkit.client.http import APIError, Client, Response, Stream, Wiretap, encode_params
 
-__all__ = ["APIError", "Client", "Response", "Stream", "encode_params"]
+__all__ = ["APIError", "Client", "Response", "Stream", "Wiretap", "encode_params"]

@@ -10,6 +10,7 @@ calls; each stream gets its own connection, because it may stay open for long.
 
 from __future__ import annotations
 
+import contextlib
 import json as jsonlib
 import re
 import socket
@@ -132,6 +133,37 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+class Wiretap:
+    """The bytes of one call exactly as they crossed the socket, for showing them.
+
+    Give one to :meth:`Client.request` or :meth:`Client.stream`: ``sent`` gets the
+    request, ``received`` every byte of the reply as it arrives (chunk-size lines,
+    frame headers and all). ``on_received`` is called with each new piece, from the
+    thread that reads it. The client's own version check is never tapped.
+    """
+
+    def __init__(self, on_received: Callable[[bytes], object] | None = None) -> None:
+        self.sent = bytearray()
+        self.received = bytearray()
+        self.on_received = on_received
+
+    def send(self, data: bytes) -> None:
+        self.sent += data
+
+    def receive(self, data: bytes) -> None:
+        self.received += data
+        if self.on_received is not None:
+            self.on_received(data)
+
+    def clear(self) -> None:
+        """Forget what was tapped (the client retries on a fresh connection)."""
+        self.sent.clear()
+        self.received.clear()
+
+    def __repr__(self) -> str:
+        return f"Wiretap({len(self.sent)} bytes sent, {len(self.received)} received)"
+
+
 class Stream:
     """The body of one reply, piece by piece as the engine sends it.
 
@@ -186,8 +218,13 @@ class Stream:
         yield from decoder.close()
 
     def close(self) -> None:
+        """Hang up; a thread blocked reading this stream wakes up and ends."""
         if not self.closed:
             self.closed = True
+            # close() alone leaves a recv() in another thread waiting for ever;
+            # shutdown() wakes it (with end of file).
+            with contextlib.suppress(OSError):
+                self.socket.shutdown(socket.SHUT_RDWR)
             self.socket.close()
 
     def __enter__(self) -> Stream:
@@ -297,13 +334,17 @@ class Client:
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         versioned: bool = True,
         timeout: float | None = DEFAULT,
+        wiretap: Wiretap | None = None,
     ) -> Response:
-        """Send one request and read the whole reply; raise :class:`APIError` unless 2xx."""
+        """Send one request and read the whole reply; raise :class:`APIError` unless 2xx.
+
+        ``wiretap`` records the exact bytes sent and received.
+        """
         method = method.upper()
         target = self.url_for(path, params, versioned)
         data = build_request(method, target, self._headers(headers, json, body), _body(json, body))
         with self._lock:
-            response = self._round_trip(method, target, data, self._timeout(timeout))
+            response = self._round_trip(method, target, data, self._timeout(timeout), wiretap)
         if response.status == 101:
             raise APIError(
                 101,
@@ -338,23 +379,28 @@ class Client:
         headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         versioned: bool = True,
         timeout: float | None = DEFAULT,
+        wiretap: Wiretap | None = None,
     ) -> Stream:
         """Send a request on a connection of its own; iterate the reply's body as it arrives.
 
         Raises :class:`APIError` at once when the engine refuses. ``timeout`` is
         how long to wait for each piece; give None to follow a stream that may
         be quiet for long (``/events`` without ``until``, ``logs?follow=1``).
+        ``wiretap`` records the exact bytes sent and received, as they arrive.
         """
         method = method.upper()
         target = self.url_for(path, params, versioned)
         data = build_request(method, target, self._headers(headers, json, body), _body(json, body))
         sock = self._open(self._timeout(timeout))
+        on_data = wiretap.receive if wiretap is not None else None
         try:
             send_all(sock, data, self.endpoint)
-            events = response_events(sock, self.endpoint, method)
+            if wiretap is not None:
+                wiretap.send(data)
+            events = response_events(sock, self.endpoint, method, on_data)
             head = _first_head(events)
             if isinstance(head, Upgraded):
-                pieces = _raw_pieces(sock, self.endpoint, head.rest)
+                pieces = _raw_pieces(sock, self.endpoint, head.rest, on_data)
                 return Stream(sock, pieces, head, method, target)
             if not 200 <= head.status < 300:
                 rest = b"".join(e.data for e in events if isinstance(e, BodyPart))
@@ -396,14 +442,25 @@ class Client:
             extra.append(("Content-Type", "application/json"))
         return extra + given
 
-    def _round_trip(self, method: str, target: str, data: bytes, timeout: float | None) -> Response:
+    def _round_trip(
+        self,
+        method: str,
+        target: str,
+        data: bytes,
+        timeout: float | None,
+        wiretap: Wiretap | None = None,
+    ) -> Response:
         """Send on the kept-alive connection; on a stale one, retry once on a fresh one."""
         for _ in range(2):
             reused = self._sock is not None
             sock = self._connection(timeout)
+            if wiretap is not None:
+                wiretap.clear()
             try:
                 send_all(sock, data, self.endpoint)
-                return self._read(sock, method, target)
+                if wiretap is not None:
+                    wiretap.send(data)
+                return self._read(sock, method, target, wiretap.receive if wiretap else None)
             except (SendFailed, NoReply):
                 self._drop()
                 # A kept-alive connection the engine closed while idle fails on the
@@ -431,11 +488,17 @@ class Client:
                 raise
         return open_socket(self.endpoint, timeout)
 
-    def _read(self, sock: socket.socket, method: str, target: str) -> Response:
+    def _read(
+        self,
+        sock: socket.socket,
+        method: str,
+        target: str,
+        on_data: Callable[[bytes], object] | None = None,
+    ) -> Response:
         head: Head | None = None
         parts: list[bytes] = []
         keep = False
-        for event in response_events(sock, self.endpoint, method):
+        for event in response_events(sock, self.endpoint, method, on_data):
             if isinstance(event, Head):
                 head = event
                 keep = _keeps_alive(event)
@@ -476,7 +539,12 @@ def _first_head(events: Iterator[object]) -> Head | Upgraded:
     raise AssertionError("response_events ends only after a Head or Upgraded")  # pragma: no cover
 
 
-def _raw_pieces(sock: socket.socket, endpoint: Endpoint, first: bytes) -> Iterator[bytes]:
+def _raw_pieces(
+    sock: socket.socket,
+    endpoint: Endpoint,
+    first: bytes,
+    on_data: Callable[[bytes], object] | None = None,
+) -> Iterator[bytes]:
     """After a 101: the bytes that came with the head, then whatever the socket brings."""
     if first:
         yield first
@@ -484,6 +552,8 @@ def _raw_pieces(sock: socket.socket, endpoint: Endpoint, first: bytes) -> Iterat
         data = receive(sock, endpoint, "the attached stream")
         if not data:
             return
+        if on_data is not None:
+            on_data(data)
         yield data
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from labkit.transport.connect import open_socket
@@ -77,9 +77,16 @@ def receive(sock: socket.socket, endpoint: Endpoint | None, waiting_for: str) ->
 
 
 def response_events(
-    sock: socket.socket, endpoint: Endpoint | None, method: str = "GET"
+    sock: socket.socket,
+    endpoint: Endpoint | None,
+    method: str = "GET",
+    on_data: Callable[[bytes], object] | None = None,
 ) -> Iterator[object]:
-    """The wire events of one response, read as they arrive, ending with End or Upgraded."""
+    """The wire events of one response, read as they arrive, ending with End or Upgraded.
+
+    ``on_data`` sees every piece of bytes as it was received, before it is parsed
+    (for showing a learner the exact bytes of a reply).
+    """
     parser = ResponseParser(method)
     first = bytearray()
     head_seen = False
@@ -92,6 +99,8 @@ def response_events(
             raise NoReply(endpoint, f"{exc.reason}, before the engine answered") from exc
         if not data and not first:
             raise NoReply(endpoint, "the engine closed the connection without answering")
+        if data and on_data is not None:
+            on_data(data)
         if not head_seen:
             first += data[: _SHOWN_BYTES - len(first)]
             check_http_start(bytes(first), endpoint)
