@@ -9,6 +9,9 @@ exchanged. These helpers show it the way the lesson talks about it:
 - :func:`route`: ``/v1.XX/containers/f870…/start`` becomes ``/containers/{id}/start``, so
   that two recordings (the CLI's and the SDK's) can be compared: :func:`compare`;
 - :func:`sequence_diagram`: a transcript as a mermaid sequence diagram;
+- :func:`exchange_detail`: one exchange's bytes, request and response, and after a 101 the
+  raw stream as its frames, stdout and stderr told apart (what the traffic widget shows
+  when a row is clicked);
 - :class:`TrafficPrinter`: the ``socat -v`` style dump ``labkit sniff`` prints, chunk by
   chunk as the bytes cross, CR shown as ``\\r``, frames decoded.
 """
@@ -16,13 +19,14 @@ exchanged. These helpers show it the way the lesson talks about it:
 from __future__ import annotations
 
 import difflib
+import html
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from labkit.lessons.bytes_view import Table, visible
+from labkit.lessons.bytes_view import Table, show_bytes, visible
 from labkit.proxy.recorder import ARROWS, CLIENT, Chunk, Exchange, Transcript
 from labkit.wire.errors import WireError
 from labkit.wire.frames import STREAM_NAMES, Frame, FrameDecoder
@@ -230,6 +234,95 @@ def compare(recordings: dict[str, Transcript | Iterable[Exchange]], query: bool 
     return Table(["step", name_a, name_b], rows)
 
 
+# --------------------------------------------------------------------------- one exchange
+
+_STREAM_STYLES = {1: "", 2: "background-color:rgba(244,67,54,0.18)", 3: "color:#c62828"}
+
+
+def row_text(exchange: Exchange, position: int | None = None) -> str:
+    """One exchange in a line: ``#3 → POST /containers/{id}/start ← 204 No Content``."""
+    number = exchange.number if position is None else position
+    text = f"#{number:<3} → {step(exchange, query=True)}  ← {status_text(exchange)}"
+    what = response_summary(exchange, 40)
+    return text + (f"  ({what})" if what else "")
+
+
+def stream_frames_html(exchange: Exchange, limit: int = 200) -> str:
+    """A container stream as its frames: header bytes, stream, payload; stderr marked."""
+    data = exchange.container_stream or b""
+    frames = exchange.frames
+    if frames is None:
+        return (
+            "<p>not framed (a container with a TTY sends its output raw, both streams mixed):"
+            f'</p><pre style="white-space:pre-wrap">{html.escape(visible(data[:4096]))}</pre>'
+        )
+    rows = []
+    offset = 0
+    for frame in frames[:limit]:
+        header = data[offset : offset + 8].hex(" ")
+        style = _STREAM_STYLES.get(frame.stream, "")
+        rows.append(
+            f'<tr class="labkit-frame-{frame.stream_name}" style="{style}">'
+            f"<td>{offset}</td><td><code>{header}</code></td><td>{frame.stream_name}</td>"
+            f"<td>{len(frame.data)}</td><td><code>{html.escape(visible(frame.data[:200]))}"
+            "</code></td></tr>"
+        )
+        offset += 8 + len(frame.data)
+    more = f"<p>… and {len(frames) - limit} more frames</p>" if len(frames) > limit else ""
+    head = "".join(
+        f'<th style="text-align:left">{c}</th>'
+        for c in ("at byte", "header (hex)", "stream", "length", "payload")
+    )
+    return (
+        f'<div style="overflow-x:auto"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>{more}"
+    )
+
+
+def exchange_detail_text(exchange: Exchange, body_limit: int = 2048) -> str:
+    """One exchange's bytes as text: request, response, and a raw stream's frames."""
+    parts = [
+        row_text(exchange),
+        show_bytes(exchange.raw_request, "→ the request, as sent", body_limit).text(),
+        show_bytes(exchange.raw_response, "← the response, as received", body_limit).text(),
+    ]
+    if exchange.upgraded:
+        parts.append(f"→ into the raw stream (stdin): {socat_text(exchange.stream_in, 512)!s}")
+        frames = exchange.frames
+        if frames is None:
+            parts.append("← raw stream, not framed: " + socat_text(exchange.stream_out, 512))
+        else:
+            parts.append(frames_table(exchange).text())
+    return "\n\n".join(parts)
+
+
+def exchange_detail(exchange: Exchange, body_limit: int = 2048) -> str:
+    """One exchange's bytes as HTML: request and response highlighted, frames told apart."""
+    parts = [
+        f"<b>{html.escape(row_text(exchange))}</b>",
+        show_bytes(exchange.raw_request, "→ the request, as sent", body_limit)._repr_html_(),
+        show_bytes(exchange.raw_response, "← the response, as received", body_limit)._repr_html_(),
+    ]
+    if exchange.upgraded:
+        parts.append(
+            "<p><b>After the 101</b> the connection is no longer HTTP: a raw stream each way.</p>"
+        )
+        stdin = exchange.stream_in
+        parts.append(
+            f"<p>→ the client sent {len(stdin)} bytes into it (the container's stdin)"
+            + (f": <code>{html.escape(visible(stdin[:200]))}</code>" if stdin else "")
+            + "</p>"
+        )
+        parts.append("<p>← the engine sent the container's output:</p>")
+        parts.append(stream_frames_html(exchange))
+    elif exchange.frames is not None:
+        parts.append("<p>The body is a container stream, frame by frame:</p>")
+        parts.append(stream_frames_html(exchange))
+    if exchange.problem:
+        parts.append(f"<p><i>{html.escape(exchange.problem)}</i></p>")
+    return "".join(parts)
+
+
 # --------------------------------------------------------------------------- a diagram
 
 
@@ -361,6 +454,8 @@ __all__ = [
     "chunks_table",
     "clip",
     "compare",
+    "exchange_detail",
+    "exchange_detail_text",
     "exchanges_table",
     "frames_summary",
     "frames_table",
@@ -368,8 +463,10 @@ __all__ = [
     "request_summary",
     "response_summary",
     "route",
+    "row_text",
     "sequence_diagram",
     "socat_text",
     "status_text",
     "step",
+    "stream_frames_html",
 ]
