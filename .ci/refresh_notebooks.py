@@ -7,6 +7,9 @@ The saved outputs are what a learner sees before running a cell, and what nbval
 compares the cells tagged nbval-check-output against. They are made under the
 same conditions as the test run (notebooks/conftest.py): the lab engine, a fixed
 clock and seed, and a fresh LABKIT_HOME per notebook.
+
+Widgets are saved as their text only (:func:`widgets_as_text`): their state is not
+saved, so a saved widget view could only say "Error displaying widget".
 """
 
 from __future__ import annotations
@@ -48,8 +51,22 @@ def refresh(path: Path) -> None:
                        capture_output=True, timeout=30)  # fmt: skip
         shutil.rmtree(home, ignore_errors=True)
     notebook.metadata = as_jupyterlab_writes_it(notebook.metadata)
+    widgets_as_text(notebook)
     nbformat.write(notebook, path)
     print(f"refreshed {path.relative_to(ROOT)}")
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def widgets_as_text(notebook: nbformat.NotebookNode) -> None:
+    """Keep each widget's text/plain (labkit's say what they are) and drop its view, whose
+    state is not saved: JupyterLab then shows the text, not an error."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data and data.get("text/plain"):
+                del data[WIDGET_VIEW]
 
 
 def as_jupyterlab_writes_it(metadata: dict) -> dict:
