@@ -133,6 +133,8 @@ class Running:
         self._fn = fn
         self._args = args
         self._thread = threading.Thread(target=self._run, name="labkit-check-learner", daemon=True)
+        self._state = threading.Lock()
+        self._done = False
 
     def _run(self) -> None:
         try:
@@ -140,6 +142,18 @@ class Running:
                 self.result = self._fn(*self._args)
         except BaseException as exc:  # reported through .error, never lost in a thread
             self.error = exc
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        """Mark the thread done, so no stop() raises into it after this (or into its exit)."""
+        while True:
+            try:
+                with self._state:
+                    self._done = True
+                return
+            except TimeUp:  # a stop() that raced the function's own end
+                continue
 
     def start(self) -> Running:
         if not callable(self._fn):
@@ -173,6 +187,10 @@ class Running:
         if not self._thread.is_alive() or self.join(grace):
             return
         for _ in range(5):
-            raise_in_thread(self._thread.ident, TimeUp)
+            with self._state:
+                if self._done:
+                    break
+                raise_in_thread(self._thread.ident, TimeUp)
             if self.join(0.2):
                 return
+        self.join(0.5)
