@@ -16,18 +16,18 @@ files (``conftest.py`` and the like) are never copied.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import hashlib
 import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+from labkit.atomic import write_atomically
 
 # workspace folder -> the clone's folder it is copied from
 SECTIONS = {"lessons": "notebooks", "exercises": "exercises"}
@@ -172,7 +172,7 @@ class Workspace:
     def _save_manifest(self, files: dict[str, dict[str, str]]) -> None:
         self.manifest_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         text = json.dumps({"format": FORMAT, "source": str(self.root), "files": files}, indent=1)
-        _write_atomically(self.manifest_path, text.encode() + b"\n")
+        write_atomically(self.manifest_path, text.encode() + b"\n")
 
     # -- sync ----------------------------------------------------------------------
 
@@ -253,7 +253,7 @@ class Workspace:
         dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if expect is not None and digest(dest) != expect:
             raise WorkspaceError(f"{dest} changed while the lab was updating it; it was left alone")
-        _write_atomically(dest, src.read_bytes())
+        write_atomically(dest, src.read_bytes())
 
     # -- reset ---------------------------------------------------------------------
 
@@ -304,28 +304,11 @@ class Workspace:
                 os.replace(dest, backup)
             else:
                 shutil.copy2(dest, backup)
-        _write_atomically(dest, src.read_bytes())
+        write_atomically(dest, src.read_bytes())
         files = self._manifest()
         files[rel] = {"sha256": digest(dest)}
         self._save_manifest(files)
         return rel, backup
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write so that a crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def iter_notebooks(path: Path) -> Iterator[Path]:

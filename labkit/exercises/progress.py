@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -21,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from labkit.atomic import write_atomically
 from labkit.exercises.verdict import Verdict
 from labkit.paths import lab_home
 
@@ -117,7 +117,7 @@ def _locked(home: Path | None) -> Iterator[tuple[Progress, Any]]:
 
         def save() -> None:
             progress.updated = _now()
-            write_atomically(path, json.dumps(progress.to_json(), indent=1) + "\n")
+            write_atomically(path, (json.dumps(progress.to_json(), indent=1) + "\n").encode())
             for stale in path.parent.glob(f".{FILE_NAME}.*.tmp"):  # left by a killed writer
                 with contextlib.suppress(OSError):
                     stale.unlink()
@@ -145,24 +145,3 @@ def _read(path: Path) -> Progress:
             warning=f"{path} could not be read ({exc}); it was kept as {aside.name} and a new "
             "record started"
         )
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a crash leaves the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -36,9 +36,10 @@ from pathlib import Path
 import h11
 
 from labkit.proxy.listen import ListenError, bind_private, clear_stale_socket, remove_socket
+from labkit.proxy.recorder import engine_endpoint
 from labkit.transport.connect import open_socket
 from labkit.transport.errors import TransportError
-from labkit.transport.hosts import Endpoint, parse_host
+from labkit.transport.hosts import Endpoint
 from labkit.wire.errors import WireError
 from labkit.wire.http import End, Head, ResponseParser, Upgraded
 
@@ -150,15 +151,6 @@ def forbidden(message: str, close: bool) -> bytes:
     return head.encode("ascii") + body
 
 
-def _endpoint(upstream: str | os.PathLike[str] | Endpoint) -> Endpoint:
-    if isinstance(upstream, Endpoint):
-        return upstream
-    text = os.fspath(upstream)
-    if "://" not in text:
-        text = "unix://" + str(Path(text).absolute())
-    return parse_host(text, source="the guard's upstream")
-
-
 class Guard:
     """The proxy, in background threads: ``Guard(upstream, listen, rules).start()``."""
 
@@ -169,7 +161,7 @@ class Guard:
         rules: Iterable[str | Rule],
         on_decision: Callable[[Decision], None] | None = None,
     ) -> None:
-        self.upstream = _endpoint(upstream)
+        self.upstream = engine_endpoint(upstream, "the guard's upstream")
         self.socket_path = Path(listen).absolute()
         self.policy = Policy(rules)
         self.on_decision = on_decision

@@ -697,14 +697,16 @@ class RecorderError(RuntimeError):
     """The recorder could not start; the message says why and what to do."""
 
 
-def engine_endpoint(engine: str | os.PathLike[str] | Endpoint) -> Endpoint:
+def engine_endpoint(
+    engine: str | os.PathLike[str] | Endpoint, source: str = "the recorder's engine"
+) -> Endpoint:
     """The engine to forward to: an Endpoint, a ``unix://`` or ``tcp://`` URL, or a path."""
     if isinstance(engine, Endpoint):
         return engine
     text = os.fspath(engine)
     if "://" not in text:
         text = "unix://" + str(Path(text).absolute())
-    return parse_host(text, source="the recorder's engine")
+    return parse_host(text, source=source)
 
 
 class Recorder:
