@@ -8,11 +8,17 @@ Messages follow busybox's wording.
 from __future__ import annotations
 
 import asyncio
+import errno
+import math
 import re
 from collections.abc import AsyncIterator
 
+from labkit.engine.runtime import devices
 from labkit.engine.runtime.context import Ctx, UsageError, decode, encode, parse_opts, to_int
 from labkit.engine.runtime.vfs import DEV_NULL
+
+# Lines of a file handed out between scheduling points (a long file must not stall the engine).
+_LINES_STEP = 1000
 
 # ----- shared helpers ---------------------------------------------------------------------
 
@@ -26,15 +32,29 @@ async def lines_of(ctx: Ctx, name: str) -> AsyncIterator[bytes]:
         while line := await ctx.stdin.readline():
             yield line
         return
-    data = ctx.fs.read(ctx.path(name))
-    for line in data.splitlines(keepends=True):
+    data = await read_operand(ctx, name)
+    for n, line in enumerate(data.splitlines(keepends=True)):
+        if n % _LINES_STEP == _LINES_STEP - 1:
+            await ctx.pause()
         yield line
 
 
 async def read_operand(ctx: Ctx, name: str) -> bytes:
+    """A file operand's bytes (``-``: all of stdin). An endless device is read until the
+    container's memory runs out, as in a real container."""
     if name == "-":
         return await ctx.stdin.read_all()
-    return ctx.fs.read(ctx.path(name))
+    path = ctx.path(name)
+    device = devices.endless(path)
+    if device is not None:
+        memory = ctx.sys.memory
+        if memory is None:
+            raise OSError(errno.EFBIG, f"{name}: cannot read an endless device to its end")
+        held = memory.hold()
+        while True:  # ends with OutOfMemory
+            held.grow(devices.PIECE)
+            await ctx.pause()
+    return ctx.fs.read(path)
 
 
 def file_error(ctx: Ctx, cmd: str, name: str, exc: OSError) -> None:
@@ -106,7 +126,27 @@ async def echo(ctx: Ctx, argv: list[str]) -> int:
     return 0
 
 
-_SPEC = re.compile(r"%([-+ #0]*)(\*|\d+)?(?:\.(\*|\d*))?([diouxXeEfgGcsb%])")
+_SPEC = re.compile(r"%([-+ #0]*)(\*|-?\d+)?(?:\.(\*|-?\d*))?([diouxXeEfgGcsb%])")
+# A width or precision past this is produced in pieces (printf '%0400000000d' 1 prints
+# 400 MB, which must stream out, not be built in memory first).
+_BIG = 4096
+# Bytes of padding written at a time, with a scheduling point between pieces.
+_PIECE = 64 << 10
+# Digits past this many in %f/%e of a double are zeros: made by the padder, not by Python.
+_FLOAT_DIGITS = 1100
+
+
+class Fill:
+    """``count`` copies of ``char``: padding too long to build in memory."""
+
+    __slots__ = ("char", "count")
+
+    def __init__(self, char: str, count: int) -> None:
+        self.char = char
+        self.count = count
+
+
+Pieces = list  # list[str | Fill]
 
 
 async def printf(ctx: Ctx, argv: list[str]) -> int:
@@ -117,14 +157,36 @@ async def printf(ctx: Ctx, argv: list[str]) -> int:
     state = {"status": 0}
     while True:
         before = len(args)
-        text, stop = _format(fmt, args, ctx, state)
-        ctx.out(text)
+        pieces, stop = _format(fmt, args, ctx, state)
+        await write_pieces(ctx, pieces)
         if stop or not args or len(args) == before:
             return state["status"]
 
 
-def _format(fmt: str, args: list[str], ctx: Ctx, state: dict) -> tuple[str, bool]:
-    out: list[str] = []
+async def write_pieces(ctx: Ctx, pieces: Pieces) -> None:
+    """Write text and long padding, the padding a piece at a time: a huge width streams
+    out as a real printf's does, and waits while its reader is behind."""
+    text: list[str] = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            text.append(piece)
+            continue
+        if text:
+            ctx.out("".join(text))
+            text = []
+        left = piece.count
+        block = piece.char * min(left, _PIECE)
+        while left > 0:
+            n = min(left, _PIECE)
+            ctx.out(block if n == len(block) else block[:n])
+            left -= n
+            await ctx.pause()
+    if text:
+        ctx.out("".join(text))
+
+
+def _format(fmt: str, args: list[str], ctx: Ctx, state: dict) -> tuple[Pieces, bool]:
+    out: Pieces = []
     pos = 0
     while pos < len(fmt):
         m = _SPEC.search(fmt, pos)
@@ -132,7 +194,7 @@ def _format(fmt: str, args: list[str], ctx: Ctx, state: dict) -> tuple[str, bool
         text, stop = unescape(literal, octal_needs_zero=False)
         out.append(text)
         if stop or not m:
-            return "".join(out), stop
+            return out, stop
         pos = m.end()
         flags, width, precision, conv = m.groups()
         if conv == "%":
@@ -142,19 +204,21 @@ def _format(fmt: str, args: list[str], ctx: Ctx, state: dict) -> tuple[str, bool
             width = str(_number(args.pop(0) if args else "0", ctx, state))
         if precision == "*":
             precision = str(_number(args.pop(0) if args else "0", ctx, state))
+        if width and width.startswith("-"):  # a negative width means left-justified
+            flags, width = flags + "-", width[1:]
+        if precision and precision.startswith("-"):  # a negative precision is none at all
+            precision = None
         arg = args.pop(0) if args else None
-        spec = "%" + flags + (width or "") + (f".{precision}" if precision is not None else "")
+        value: object
         if conv == "b":
             text, stop = unescape(arg or "", octal_needs_zero=True)
-            out.append((spec + "s") % text)
-            if stop:
-                return "".join(out), True
+            conv, value = "s", text
         elif conv == "s":
-            out.append((spec + "s") % (arg or ""))
+            value = arg or ""
         elif conv == "c":
-            out.append((spec + "s") % (arg or "")[:1])
+            conv, value = "s", (arg or "")[:1]
         elif conv in "eEfgG":
-            out.append((spec + conv) % _float(arg or "0", ctx, state))
+            value = _float(arg or "0", ctx, state)
         else:
             value = _number(arg or "0", ctx, state)
             if conv == "u":
@@ -162,8 +226,68 @@ def _format(fmt: str, args: list[str], ctx: Ctx, state: dict) -> tuple[str, bool
                 value = value % (1 << 64) if value < 0 else value
             elif conv == "i":
                 conv = "d"
+        if _big(width) or _big(precision):
+            out.extend(_padded(flags, int(width or 0), precision, conv, value))
+        else:
+            spec = "%" + flags + (width or "") + (f".{precision}" if precision is not None else "")
             out.append((spec + conv) % value)
-    return "".join(out), False
+        if stop:
+            return out, True
+    return out, False
+
+
+def _big(number: str | None) -> bool:
+    return bool(number) and int(number) > _BIG  # type: ignore[arg-type]
+
+
+def _padded(flags: str, width: int, precision: str | None, conv: str, value: object) -> Pieces:
+    """One conversion with a huge width or precision, as text and :class:`Fill` pieces,
+    laid out as Python's ``%`` would lay it out (which is what the small ones use)."""
+    plain = "%" + flags.replace("-", "").replace("0", "")
+    prec = None if precision is None else int(precision or 0)
+    head, body, tail = "", "", ""  # sign and 0x prefix; digits; an exponent
+    zeros = 0  # zeros between head and body (integer precision) or inside body (float)
+    numeric = True
+    if conv == "s":
+        numeric = False
+        body = str(value) if prec is None else str(value)[:prec]
+    elif conv in "eEfgG":
+        digits = 6 if prec is None else prec
+        shown = min(digits, _FLOAT_DIGITS)
+        text = (plain + f".{shown}" + conv) % value
+        finite = text.strip("+- ").lower() not in ("inf", "nan")
+        numeric = finite
+        if conv in "eE" and finite:
+            mark = text.lower().rindex("e")
+            text, tail = text[:mark], text[mark:]
+        if conv in "eEfF" and finite and digits > shown:
+            zeros = digits - shown
+        head, body = "", text
+    else:
+        text = (plain + conv) % value
+        m = re.match(r"[-+ ]?(?:0[xXo])?", text)
+        cut = m.end() if m else 0
+        head, body = text[:cut], text[cut:]
+        if prec is not None and prec > len(body):
+            zeros = prec - len(body)
+    size = len(head) + zeros + len(body) + len(tail)
+    pad = max(width - size, 0)
+    is_float = conv in "eEfgG"
+    if is_float:
+        core: Pieces = [head, body, Fill("0", zeros), tail]
+    else:
+        core = [head, Fill("0", zeros), body, tail]
+    if "-" in flags:
+        pieces = [*core, Fill(" ", pad)]
+    elif "0" in flags and numeric:
+        if is_float:
+            sign = body[:1] if body[:1] in "+- " else ""
+            pieces = [sign, Fill("0", pad), body[len(sign) :], Fill("0", zeros), tail]
+        else:
+            pieces = [head, Fill("0", pad + zeros), body, tail]
+    else:
+        pieces = [Fill(" ", pad), *core]
+    return [p for p in pieces if (p.count if isinstance(p, Fill) else p)]
 
 
 def _number(text: str, ctx: Ctx, state: dict) -> int:
@@ -198,7 +322,13 @@ async def cat(ctx: Ctx, argv: list[str]) -> int:
         if name == "-":
             while chunk := await ctx.stdin.read():
                 ctx.out(chunk)
+                await ctx.pause()
             continue
+        device = devices.endless(ctx.path(name))
+        if device is not None:
+            while True:  # until killed, or until its reader goes (SIGPIPE)
+                ctx.out(device())
+                await ctx.pause()
         try:
             ctx.out(ctx.fs.read(ctx.path(name)))
         except IsADirectoryError:
@@ -229,6 +359,21 @@ async def head(ctx: Ctx, argv: list[str]) -> int:
         if (len(names) > 1 and not opts.get("q")) or opts.get("v"):
             ctx.out(("\n" if n else "") + f"==> {'standard input' if name == '-' else name} <==\n")
         try:
+            device = devices.endless(ctx.path(name)) if name != "-" else None
+            if nbytes is not None and device is not None:
+                left = nbytes
+                while left > 0:
+                    piece = device()[:left]
+                    ctx.out(piece)
+                    left -= len(piece)
+                    await ctx.pause()
+                continue
+            if nbytes is not None and name == "-":  # only as much of stdin as it needs
+                left = nbytes
+                while left > 0 and (chunk := await ctx.stdin.read()):
+                    ctx.out(chunk[:left])
+                    left -= len(chunk)
+                continue
             if nbytes is not None:
                 ctx.out((await read_operand(ctx, name))[:nbytes])
                 continue
@@ -485,19 +630,27 @@ async def seq(ctx: Ctx, argv: list[str]) -> int:
     if step == 0:
         raise UsageError("invalid increment '0'")
     decimals = max((len(n.split(".")[1]) if "." in n else 0) for n in nums)
+    sep = str(opts.get("s", "\n"))
+    width = 0
+    if opts.get("w"):  # as wide as the widest number printed: the first or the last
+        count = math.floor((last - first) / step + 1e-9)
+        if count >= 0:
+            ends = (first, first + count * step)
+            width = max(len(f"{v:.{decimals}f}") for v in ends)
     out: list[str] = []
-    value, n = first, 0
+    value, n, started = first, 0, False
     while (step > 0 and value <= last + 1e-9) or (step < 0 and value >= last - 1e-9):
-        out.append(f"{value:.{decimals}f}")
+        out.append(f"{value:.{decimals}f}".zfill(width))
         n += 1
         value = first + n * step
-        if n % 1000 == 0:
+        if n % 1000 == 0:  # a long sequence streams out, a thousand numbers at a time
+            ctx.out((sep if started else "") + sep.join(out))
+            out, started = [], True
             await ctx.pause()
-    if opts.get("w") and out:
-        width = max(len(s) for s in out)
-        out = [s.zfill(width) for s in out]
     if out:
-        ctx.out(str(opts.get("s", "\n")).join(out) + "\n")
+        ctx.out((sep if started else "") + sep.join(out))
+    if out or started:
+        ctx.out("\n")
     return 0
 
 
@@ -552,7 +705,17 @@ async def sort(ctx: Ctx, argv: list[str]) -> int:
     return status
 
 
+async def yes(ctx: Ctx, argv: list[str]) -> int:
+    """yes [STRING]...: print the line (y) for ever, until killed or its reader goes."""
+    line = encode((" ".join(argv[1:]) if len(argv) > 1 else "y") + "\n")
+    block = line * max(1, devices.PIECE // len(line))
+    while True:
+        ctx.out(block)
+        await ctx.pause()
+
+
 APPLETS = {
+    "yes": yes,
     "echo": echo,
     "printf": printf,
     "cat": cat,

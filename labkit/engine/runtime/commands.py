@@ -7,10 +7,15 @@ a ``$PATH`` search, as the real ash does.
 
 from __future__ import annotations
 
+import logging
+
 from labkit.engine.runtime import applets_files, applets_system, applets_text
 from labkit.engine.runtime.context import Applet, Ctx, UsageError
 from labkit.engine.runtime.rootfs import BUSYBOX_VERSION
+from labkit.engine.runtime.streams import PipeClosed
 from labkit.hello import HELLO_TEXT
+
+log = logging.getLogger("labkit.engine.runtime")
 
 COMMANDS: dict[str, Applet] = {
     **applets_text.APPLETS,
@@ -50,9 +55,12 @@ async def call_applet(ctx: Ctx, argv: list[str], applet: Applet) -> int:
     except UsageError as exc:
         ctx.err(f"{name}: {exc}\n")
         return exc.status
+    except PipeClosed:
+        raise  # SIGPIPE ends the whole pipeline stage, not just this applet
     except OSError as exc:
         ctx.err(f"{name}: {exc}\n")
         return 1
     except Exception as exc:  # a bug in the simulation must not take the engine down
+        log.exception("the %s applet failed", name)
         ctx.err(f"{name}: internal error in labkit's simulation: {exc!r}\n")
         return 1

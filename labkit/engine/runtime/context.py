@@ -10,7 +10,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from labkit.engine.runtime.streams import InStream, Out
+from labkit.engine.runtime.memory import Memory
+from labkit.engine.runtime.streams import InStream, Out, drain
 from labkit.engine.runtime.vfs import VFS, normpath
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -47,9 +48,26 @@ class System:
     on_interrupt: Callable[[], None] | None = None  # set by an interactive shell (tty Ctrl-C)
     jobs: set[asyncio.Future] = field(default_factory=set)  # background `cmd &` tasks
     # Awaited at every scheduling point (sleeps, long loops): it blocks while the
-    # container is paused (``docker pause``), the way the cgroup freezer stops a process.
+    # container is paused (``docker pause``), the way the cgroup freezer stops a process,
+    # and while the container's output waits for its readers (back-pressure).
     gate: Callable[[], Awaitable[None]] | None = None
+    # The container's memory, as this process sees it (None: not counted).
+    memory: Memory | None = None
     _next_pid: int = 1
+
+    def stream(self, data: bytes = b"", closed: bool = False) -> InStream:
+        """A new pipe or here-document: its waiting bytes count against the container's
+        memory, and its reader stops while the container is paused."""
+        stream = InStream(data, closed, memory=self.memory)
+        stream.gate = self.gate
+        return stream
+
+    async def checkpoint(self) -> None:
+        """A scheduling point of a busy process: let others run, and wait here while the
+        container is paused or its output is backed up."""
+        await asyncio.sleep(0)
+        if self.gate is not None:
+            await self.gate()
 
     def spawn(self, argv: list[str]) -> Child:
         """Note a command that started (gets the next pid)."""
@@ -115,10 +133,12 @@ class Ctx:
 
     async def pause(self) -> None:
         """Let other tasks run (long loops call this so the engine stays responsive); wait
-        here while the container is paused."""
+        here while the container is paused, or while this command's output is full."""
         await asyncio.sleep(0)
         if self.sys.gate is not None:
             await self.sys.gate()
+        await drain(self.stdout)
+        await drain(self.stderr)
 
 
 def decode(data: bytes) -> str:

@@ -16,20 +16,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from labkit.engine.runtime.applets_system import identity
 from labkit.engine.runtime.context import DEFAULT_PATH, Ctx, PsRows, System
+from labkit.engine.runtime.memory import Memory, MemoryAccount, OutOfMemory
 from labkit.engine.runtime.programs import find_executable
 from labkit.engine.runtime.shell import exec_program, run_argv
-from labkit.engine.runtime.streams import CallbackOut, InStream
+from labkit.engine.runtime.streams import SIGPIPE_EXIT, CallbackOut, InStream, PipeClosed
 from labkit.engine.runtime.tty import LineDiscipline
 from labkit.engine.runtime.vfs import VFS, normpath
 
 SIGINT, SIGQUIT, SIGKILL, SIGTERM = 2, 3, 9, 15
 # Signals whose default action is not to end a process (0 only checks it exists).
 IGNORED_SIGNALS = frozenset({0, 17, 18, 19, 20, 21, 22, 23, 28})
+
+log = logging.getLogger("labkit.engine.runtime")
 
 _PIDS = itertools.count(2100, 16)  # fake host pids; children get the ones in between
 
@@ -44,7 +48,11 @@ class Process:
     Optional keywords beyond the agreed interface: ``sleep`` (an awaitable sleep, for tests
     with a fake clock; default ``asyncio.sleep``), ``pid`` (the host pid ``docker top``
     shows), ``ps`` (a callable giving ``(pid, user, command)`` rows for every process in the
-    container, for ``ps`` inside it), ``on_exit(code)`` (called once when it ends).
+    container, for ``ps`` inside it), ``on_exit(code)`` (called once when it ends),
+    ``memory`` (the container's :class:`~labkit.engine.runtime.memory.MemoryAccount`: going
+    over it ends this process as an OOM kill, exit 137, ``oom_killed``), ``throttle`` (awaited
+    at every scheduling point: the model's back-pressure while this process's output waits
+    for its readers).
     """
 
     def __init__(
@@ -63,6 +71,8 @@ class Process:
         pid: int | None = None,
         ps: PsRows | None = None,
         on_exit: Callable[[int], None] | None = None,
+        memory: MemoryAccount | None = None,
+        throttle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if not argv:
             raise ValueError("a process needs a command: argv is empty")
@@ -72,7 +82,10 @@ class Process:
         self.cwd = normpath(cwd or "/")
         self.exit_code: int | None = None
         self.started_at: float | None = None
+        self.oom_killed = False
+        self._throttle = throttle
         self.stdin = InStream()
+        self.stdin.gate = self._gate
         self._thawed = asyncio.Event()
         self._thawed.set()
         self._held_signals: list[int] = []
@@ -89,6 +102,7 @@ class Process:
             main_argv=self.argv,
             ps=ps,
             stdin=self.stdin,
+            memory=Memory(memory, self.oom_kill) if memory is not None else None,
         )
         self.env = self._environment(env)
         self._on_output = on_output
@@ -201,9 +215,16 @@ class Process:
         for signum in held:
             self.signal(signum)
 
+    def oom_kill(self) -> None:
+        """Over the container's memory limit: the kernel's OOM killer sends SIGKILL."""
+        self.oom_killed = True
+        self.signal(SIGKILL)
+
     async def _gate(self) -> None:
         if not self._thawed.is_set():
             await self._thawed.wait()
+        if self._throttle is not None:
+            await self._throttle()
 
     async def _sleep(self, seconds: float) -> None:
         """A sleep that does not end while the process is frozen."""
@@ -253,7 +274,13 @@ class Process:
                 self._finish(128 + SIGKILL)
                 raise
             code = 128 + self._signum
+        except OutOfMemory:
+            self.oom_killed = True
+            code = 128 + SIGKILL
+        except PipeClosed:
+            code = SIGPIPE_EXIT
         except Exception as exc:  # a bug in the simulation: say so, do not kill the engine
+            log.exception("simulated process %d (%s) failed", self.pid, " ".join(self.argv)[:200])
             self._emit(2, f"labkit: the simulated process failed: {exc!r}\n".encode())
             code = 1
         self._finish(code)

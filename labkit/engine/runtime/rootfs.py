@@ -61,6 +61,7 @@ APPLETS: tuple[str, ...] = (
     "wc",
     "which",
     "whoami",
+    "yes",
 )
 
 # When each image's files were "built" (their mtime): fixed, so listings are reproducible.
@@ -167,6 +168,8 @@ def _busybox_like(b: _Builder, os_release: str) -> None:
     b.dir("/var/tmp", 0o1777)
     b.dir("/tmp", 0o1777)
     b.file("/dev/null", b"", 0o666)
+    for device in ("/dev/zero", "/dev/random", "/dev/urandom"):  # see runtime/devices.py
+        b.file(device, b"", 0o666)
     b.file("/bin/busybox", BUSYBOX_PROGRAM, 0o755)
     for name in APPLETS:
         b.link(f"/bin/{name}", "busybox")

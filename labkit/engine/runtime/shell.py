@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
 import posixpath
 from collections.abc import Mapping
 
@@ -26,6 +27,7 @@ from labkit.engine.runtime.commands import (
     hello,
 )
 from labkit.engine.runtime.context import DEFAULT_PATH, Applet, Ctx, System, decode, encode
+from labkit.engine.runtime.memory import OutOfMemory
 from labkit.engine.runtime.programs import find_executable, program_kind
 from labkit.engine.runtime.shell_builtins import (
     BUILTINS,
@@ -57,19 +59,34 @@ from labkit.engine.runtime.shell_parse import (
     parse,
 )
 from labkit.engine.runtime.streams import (
+    SIGPIPE_EXIT,
     CallbackOut,
     CaptureOut,
     FileOut,
     InStream,
     NullOut,
     Out,
+    PipeClosed,
     PipeOut,
+    drain,
 )
 from labkit.engine.runtime.vfs import normpath
+
+log = logging.getLogger("labkit.engine.runtime")
 
 
 class _RedirError(Exception):
     pass
+
+
+def job_ended(task: asyncio.Future) -> None:
+    """A background job's end: a failure of the simulation itself goes to the engine's log
+    (an OOM kill has already ended the whole process, and said so)."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None and not isinstance(exc, OutOfMemory):
+        log.error("a background job of a simulated process failed", exc_info=exc)
 
 
 class Shell(Builtins):
@@ -100,11 +117,21 @@ class Shell(Builtins):
         self._fg: asyncio.Future | None = None
         self._loops = 0
         self._prompt_out: Out | None = None
+        self._owned = set()
+        self._var_memory = sys.memory.hold() if sys.memory is not None else None
         self.export("PATH", self.vars.get("PATH", DEFAULT_PATH))
         self.export("PWD", cwd)
         self.export("SHLVL", str(int_or_zero(self.vars.get("SHLVL", "0")) + 1))
 
     # ----- variables (what expansion asks for) -------------------------------------------
+
+    @property
+    def memory(self):  # what expansion checks big strings against
+        return self.sys.memory
+
+    async def checkpoint(self) -> None:
+        """A scheduling point (long loops and expansions): see System.checkpoint."""
+        await self.sys.checkpoint()
 
     def get_var(self, name: str) -> str | None:
         if name == "?":
@@ -136,10 +163,12 @@ class Shell(Builtins):
     async def command_output(self, src: str) -> str:
         """``$(src)``: run it in a subshell and return what it printed."""
         io = self._io or IO(InStream(closed=True), NullOut(), NullOut())
-        capture = CaptureOut()
+        capture = CaptureOut(self.sys.memory)
         sub = self.subshell()
         self._sub_status = await sub.run_text(src, IO(io.stdin, capture, io.stderr))
-        return decode(bytes(capture.data))
+        if self.sys.memory is not None:
+            self.sys.memory.check(len(capture.data))  # the text made from it
+        return decode(capture.data)
 
     def subshell(self) -> Shell:
         """A copy that can change its variables and directory without touching this one."""
@@ -151,6 +180,8 @@ class Shell(Builtins):
         sub.interactive = False
         sub._fg = None
         sub._loops = 0
+        sub._owned = set()
+        sub._var_memory = self.sys.memory.hold() if self.sys.memory is not None else None
         return sub
 
     def ctx(self, io: IO, env: dict[str, str] | None = None) -> Ctx:
@@ -282,31 +313,50 @@ class Shell(Builtins):
         return status
 
     async def _pipe(self, cmds: list, io: IO) -> int:
-        """Run each stage in a subshell, all at once, stdout of one into stdin of the next."""
+        """Run each stage in a subshell, all at once, stdout of one into stdin of the next.
+
+        A stage whose reader has finished ends with SIGPIPE's status (141), and a stage
+        that fails (an OOM kill) takes the others down with it.
+        """
         tasks = []
         stdin = io.stdin
         for n, cmd in enumerate(cmds):
             last = n == len(cmds) - 1
-            pipe = None if last else InStream()
+            pipe = None if last else self.sys.stream()
             stdout = io.stdout if pipe is None else PipeOut(pipe)
             stage_io = IO(stdin, stdout, io.stderr)
+            reads_pipe = stdin if n else None
             tasks.append(
-                asyncio.ensure_future(self._stage(cmd, stage_io, None if last else stdout))
+                asyncio.ensure_future(
+                    self._stage(cmd, stage_io, None if last else stdout, reads_pipe)
+                )
             )
             if pipe is not None:
                 stdin = pipe
-        results = await asyncio.gather(*tasks)
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         return results[-1]
 
-    async def _stage(self, cmd, io: IO, closing: Out | None) -> int:
+    async def _stage(
+        self, cmd, io: IO, closing: Out | None, reads_pipe: InStream | None = None
+    ) -> int:
         sub = self.subshell()
         try:
             return await sub.run_command(cmd, io)
         except ShellExit as exc:
             return exc.code
+        except PipeClosed:
+            return SIGPIPE_EXIT
         finally:
             if closing is not None:
                 closing.close()
+            if reads_pipe is not None:  # nobody reads this pipe any more: its writer ends
+                reads_pipe.close_reader()
 
     def _background(self, andor: AndOr, io: IO) -> None:
         """``cmd &``: run in a subshell task with stdin at end-of-file; ``$!`` is its pid."""
@@ -320,12 +370,15 @@ class Shell(Builtins):
                 return await sub.run_andor(andor, quiet)
             except ShellExit as exc:
                 return exc.code
+            except PipeClosed:
+                return SIGPIPE_EXIT
             finally:
                 self.sys.reap(child)
 
         task = asyncio.ensure_future(job())
         self.sys.jobs.add(task)
         task.add_done_callback(self.sys.jobs.discard)
+        task.add_done_callback(job_ended)
 
     async def run_command(self, cmd, io: IO) -> int:
         self._io = io
@@ -372,7 +425,7 @@ class Shell(Builtins):
         self._loops += 1
         try:
             while True:
-                await asyncio.sleep(0)  # a busy loop must not starve the engine
+                await self._loop_step(io)
                 if (await self.run_seq(cmd.cond, io) == 0) == cmd.until:
                     return status
                 try:
@@ -391,7 +444,7 @@ class Shell(Builtins):
         self._loops += 1
         try:
             for value in values:
-                await asyncio.sleep(0)
+                await self._loop_step(io)
                 self.set_var(cmd.var, value)
                 try:
                     status = await self.run_seq(cmd.body, io)
@@ -404,6 +457,13 @@ class Shell(Builtins):
             return status
         finally:
             self._loops -= 1
+
+    async def _loop_step(self, io: IO) -> None:
+        """Each turn of a loop: a busy loop must not starve the engine, must stop while the
+        container is paused, and must wait while the pipe or client it writes to is full."""
+        await self.sys.checkpoint()
+        await drain(io.stdout)
+        await drain(io.stderr)
 
     async def _case(self, cmd: Case, io: IO) -> int:
         subject = await expand_word(cmd.word, self)
@@ -456,7 +516,7 @@ class Shell(Builtins):
         for r in redirs:
             if r.op in ("<<", "<<-"):
                 body = r.target[0].text if r.heredoc_quoted else await expand_word(r.target, self)  # type: ignore[index, union-attr, arg-type]
-                fds[r.fd] = InStream(encode(body), closed=True)
+                fds[r.fd] = self.sys.stream(encode(body), closed=True)
                 continue
             target = await expand_word(r.target or [], self)
             if r.op in (">&", "<&"):

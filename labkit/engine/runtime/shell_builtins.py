@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from labkit.engine.runtime.commands import REGULAR_BUILTINS
 from labkit.engine.runtime.context import System, decode, encode
+from labkit.engine.runtime.memory import Held
 from labkit.engine.runtime.programs import find_executable
 from labkit.engine.runtime.shell_parse import Seq, ShellSyntaxError, parse
 from labkit.engine.runtime.streams import InStream, Out
@@ -66,13 +67,30 @@ class Builtins:
     def fs(self) -> VFS:
         return self.sys.fs
 
+    # The bytes of the values this shell assigned, held against the container's memory
+    # (runtime/memory.py); a subshell starts with none of its own, sharing its parent's.
+    _var_memory: Held | None
+    _owned: set[str]
+
     def export(self, name: str, value: str | None = None) -> None:
         if value is not None:
-            self.vars[name] = value
+            self.set_var(name, value)
         self.exported.add(name)
 
     def set_var(self, name: str, value: str) -> None:
+        held = self._var_memory
+        if held is not None:
+            old = self.vars.get(name) if name in self._owned else None
+            held.grow(len(value) - (len(old) if old is not None else 0))
+            self._owned.add(name)
         self.vars[name] = value
+
+    def unset_var(self, name: str) -> None:
+        old = self.vars.pop(name, None)
+        if name in self._owned:
+            self._owned.discard(name)
+            if old is not None and self._var_memory is not None:
+                self._var_memory.grow(-len(old))
 
     def error(self, io: IO, message: str) -> None:
         io.stderr.write(encode(f"sh: {message}\n"))
@@ -123,7 +141,7 @@ class Builtins:
         for name in argv[1:]:
             if name in ("-v", "-f"):
                 continue
-            self.vars.pop(name, None)
+            self.unset_var(name)
             self.exported.discard(name)
         return 0
 

@@ -8,15 +8,22 @@ Quoted text is never split or globbed, which is why ``"$x"`` and ``$x`` differ.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import re
-from typing import Protocol
+from typing import Any, Protocol
 
 from labkit.engine.runtime.shell_parse import Arith, CmdSub, Lit, Param, Word
 from labkit.engine.runtime.vfs import VFS
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _IFS_DEFAULT = " \t\n"
+# What one more word costs beyond its characters (a Python str and its list slot), for
+# checking that splitting a long value into words fits the container's memory.
+_WORD_OVERHEAD = 64
+# Pattern trims (${x%pat}) try one cut at a time; they let the engine breathe this often.
+_TRIM_STEP = 512
+_INT64 = 1 << 64
 
 
 class ExpansionError(Exception):
@@ -38,6 +45,18 @@ class Expander(Protocol):
     async def command_output(self, src: str) -> str: ...
 
 
+def _reserve(sh: Any, size: int) -> None:
+    """Check that a new string of ``size`` characters fits the container's memory
+    (OutOfMemory if not), before it is built."""
+    memory = getattr(sh, "memory", None)
+    if memory is not None and size > 4096:
+        memory.check(size)
+
+
+def _field_size(field: Field) -> int:
+    return sum(len(text) for text, _ in field)
+
+
 async def expand_words(words: list[Word], sh: Expander) -> list[str]:
     """Words to arguments: expand, split, glob, unquote."""
     out: list[str] = []
@@ -51,7 +70,10 @@ async def expand_word(word: Word, sh: Expander) -> str:
     """One word to one string with no splitting or globbing (assignments, redirection targets)."""
     pieces = []
     for field in await _fields(word, sh, split=False):
+        _reserve(sh, _field_size(field))
         pieces.append("".join(text for text, _ in field))
+    if len(pieces) > 1:
+        _reserve(sh, sum(len(p) for p in pieces))
     return " ".join(pieces)
 
 
@@ -63,7 +85,8 @@ Field = list  # list[tuple[str, bool]]: (text, quoted) segments
 class _Fields:
     """Builds the fields of one word as expansions add quoted and unquoted text."""
 
-    def __init__(self) -> None:
+    def __init__(self, sh: Any = None) -> None:
+        self.sh = sh
         self.done: list[Field] = []
         self.cur: Field = []
         self.live = False  # the current field exists (has text or a quoted empty string)
@@ -89,6 +112,8 @@ class _Fields:
         if not ifs:
             self.add(value, False)
             return
+        if len(value) > 4096:  # many words from one long value: check they fit first
+            _reserve(self.sh, len(value) + _WORD_OVERHEAD * sum(value.count(c) for c in set(ifs)))
         white = "".join(c for c in ifs if c in _IFS_DEFAULT)
         if white == ifs:
             pieces = [p for p in re.split(f"[{re.escape(ifs)}]+", value) if p]
@@ -111,7 +136,7 @@ class _Fields:
 
 
 async def _fields(word: Word, sh: Expander, split: bool = True) -> list[Field]:
-    f = _Fields()
+    f = _Fields(sh)
     ifs = sh.get_var("IFS")
     ifs = _IFS_DEFAULT if ifs is None else ifs
     for n, part in enumerate(word):
@@ -137,6 +162,7 @@ async def _fields(word: Word, sh: Expander, split: bool = True) -> list[Field]:
 def _add_positional(f: _Fields, part: Param, sh: Expander, ifs: str, split: bool) -> None:
     args = sh.positional()
     if (part.quoted and part.name == "*") or not split:
+        _reserve(sh, sum(len(a) + 1 for a in args))
         f.add((ifs[:1] if part.name == "*" else " ").join(args), True)
     elif part.quoted:  # "$@": one field per argument
         for n, arg in enumerate(args):
@@ -182,32 +208,49 @@ async def _param(p: Param, sh: Expander) -> str:
             message = await expand_word(p.arg, sh) if p.arg else "parameter not set"  # type: ignore[arg-type]
             raise ExpansionError(f"{p.name}: {message}")
         return value  # type: ignore[return-value]
-    return _trim(value or "", await expand_word_pattern(p.arg or [], sh), op)
+    return await _trim(value or "", await expand_word_pattern(p.arg or [], sh), op, sh)
 
 
 async def expand_word_pattern(word: Word, sh: Expander) -> str:
     """A word used as a pattern: expanded, with quoted text matched literally."""
     out = []
     for field in await _fields(word, sh, split=False):
+        _reserve(sh, _field_size(field))
         for text, quoted in field:
             out.append(_escape_glob(text) if quoted else text)
     return "".join(out)
 
 
-def _trim(value: str, pattern: str, op: str) -> str:
-    """``${x%pat}`` ``${x%%pat}`` ``${x#pat}`` ``${x##pat}``: drop the shortest/longest match."""
+async def _trim(value: str, pattern: str, op: str, sh: Any = None) -> str:
+    """``${x%pat}`` ``${x%%pat}`` ``${x#pat}`` ``${x##pat}``: drop the shortest/longest match.
+
+    One cut is tried at a time, so a long value takes long; the loop lets the engine serve
+    others (and a ``docker kill`` land) as it goes, as a slow real process would.
+    """
+    rx = re.compile(fnmatch.translate(pattern))
     cuts = range(len(value) + 1)
-    if op in ("#", "##"):
+    prefix = op in ("#", "##")
+    if prefix:
         order = cuts if op == "#" else reversed(cuts)
-        for n in order:
-            if fnmatch.fnmatchcase(value[:n], pattern):
-                return value[n:]
     else:
         order = reversed(cuts) if op == "%" else cuts
-        for n in order:
-            if fnmatch.fnmatchcase(value[n:], pattern):
-                return value[:n]
+    for step, n in enumerate(order):
+        if step % _TRIM_STEP == _TRIM_STEP - 1:
+            await _breathe(sh)
+        if prefix and rx.match(value, 0, n):
+            return value[n:]
+        if not prefix and rx.match(value, n):
+            return value[:n]
     return value
+
+
+async def _breathe(sh: Any) -> None:
+    """A scheduling point inside a long expansion (the shell's own when it has one)."""
+    checkpoint = getattr(sh, "checkpoint", None)
+    if checkpoint is not None:
+        await checkpoint()
+    else:
+        await asyncio.sleep(0)
 
 
 # ----- globbing ---------------------------------------------------------------------------
@@ -218,6 +261,7 @@ def _escape_glob(text: str) -> str:
 
 
 def _glob_field(field: Field, sh: Expander) -> list[str]:
+    _reserve(sh, _field_size(field))
     plain = "".join(text for text, _ in field)
     if not any(not quoted and _GLOB_CHARS.search(text) for text, quoted in field):
         return [plain]
@@ -337,7 +381,7 @@ def arith(text: str, sh: Expander) -> int:
 def _number(text: str) -> int:
     """A C-style integer literal: 0x1f hexadecimal, 017 octal, else decimal."""
     try:
-        return int(text, 8) if re.fullmatch(r"0\d+", text) else int(text, 0)
+        return _wrap(int(text, 8) if re.fullmatch(r"0\d+", text) else int(text, 0))
     except ValueError:
         raise ExpansionError(f"arithmetic syntax error: bad number {text!r}") from None
 
@@ -345,9 +389,9 @@ def _number(text: str) -> int:
 def _var_number(name: str, sh: Expander) -> int:
     raw = (sh.get_var(name) or "0").strip() or "0"
     try:
-        return int(raw, 0)
+        return _wrap(int(raw, 0))
     except ValueError:
-        raise ExpansionError(f"arithmetic syntax error: {name}={raw!r}") from None
+        raise ExpansionError(f"arithmetic syntax error: {name}={raw[:40]!r}") from None
 
 
 def _arith_expr(tokens: list, i: int, min_prec: int) -> tuple[int, int]:
@@ -385,15 +429,27 @@ def _arith_unary(tokens: list, i: int) -> tuple[int, int]:
         return value, i + 1
     if val in ("-", "+", "!", "~"):
         value, i = _arith_unary(tokens, i + 1)
-        return {"-": -value, "+": value, "!": int(not value), "~": ~value}[val], i
+        return _wrap({"-": -value, "+": value, "!": int(not value), "~": ~value}[val]), i
     raise ExpansionError(f"arithmetic syntax error near {val!r}")
 
 
+def _wrap(value: int) -> int:
+    """Wrap to a signed 64-bit integer, as ash's arithmetic (C's intmax_t) does."""
+    value &= _INT64 - 1
+    return value - _INT64 if value >= _INT64 >> 1 else value
+
+
 def _apply(op: str, a: int, b: int) -> int:
+    return _wrap(_apply_unwrapped(op, a, b))
+
+
+def _apply_unwrapped(op: str, a: int, b: int) -> int:
     if op == "**":
         if b < 0:
             raise ExpansionError("exponent less than 0")
-        return a**b
+        return pow(a, b, _INT64)
+    if op in ("<<", ">>"):
+        b &= 63  # as the CPU does: a shift count is taken modulo the width
     if op in ("/", "%"):
         if b == 0:
             raise ExpansionError("divide by zero")

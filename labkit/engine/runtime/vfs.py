@@ -163,6 +163,10 @@ class VFS:
     ) -> None:
         self.lower = lower
         self._clock = clock or time.time
+        # The bytes the container's own files and links hold, and who may refuse more: the
+        # model sets ``quota(delta) -> bool`` to its memory account (a refusal is ENOSPC).
+        self.used = 0
+        self.quota: Callable[[int], bool] | None = None
         self._upper: dict[str, Node | None] = {}
         self._opaque: set[str] = set()
         # Goes up with every change to the container's layer: the model persists
@@ -272,6 +276,7 @@ class VFS:
         if node is not None and node.kind == "dir":
             raise fs_error(errno.EISDIR, path)
         if node is not None and append:
+            self._room(hit.path, len(data))  # before the longer copy is made
             data = node.data + data  # type: ignore[operator]
         new_mode = node.mode if node is not None else (0o644 if mode is None else mode)
         self._put(hit.path, Node("file", new_mode, bytes(data), self._clock()))
@@ -396,6 +401,7 @@ class VFS:
             else:
                 self._upper[path] = Node(kind, entry[1], entry[3], entry[2])
         self._opaque = set(state.get("opaque", ()))
+        self.used = sum(_held(node) for node in self._upper.values())
 
     # ----- internals ---------------------------------------------------------------------
 
@@ -483,15 +489,29 @@ class VFS:
         return True
 
     def _put(self, path: str, node: Node) -> None:
+        delta = _held(node) - _held(self._upper.get(path))
+        if delta and self.quota is not None and not self.quota(delta):
+            raise fs_error(errno.ENOSPC, path)
+        self.used += delta
         self._upper[path] = node
         self.generation += 1
+
+    def _room(self, path: str, more: int) -> None:
+        """ENOSPC unless ``more`` bytes fit the container's memory (files live in it)."""
+        if more > 0 and self.quota is not None:
+            if not self.quota(more):
+                raise fs_error(errno.ENOSPC, path)
+            self.quota(-more)
 
     def _drop(self, path: str) -> None:
         """Delete ``path`` and everything under it from the merged view."""
         self.generation += 1
         prefix = path + "/"
-        for p in [p for p in self._upper if p.startswith(prefix)]:
-            del self._upper[p]
+        for p in [p for p in self._upper if p == path or p.startswith(prefix)]:
+            freed = _held(self._upper.pop(p))
+            self.used -= freed
+            if freed and self.quota is not None:
+                self.quota(-freed)
         self._opaque = {p for p in self._opaque if not (p == path or p.startswith(prefix))}
         if self._in_lower(path):
             self._upper[path] = _WHITEOUT
@@ -514,6 +534,13 @@ class VFS:
             return op()
         except OSError as exc:
             raise fs_error(exc.errno or errno.EIO, path) from None
+
+
+def _held(node: Node | None) -> int:
+    """Bytes a node of the upper layer holds (a file's data, a link's target)."""
+    if node is None or node.kind == "dir":
+        return 0
+    return len(node.data) if node.data is not None else 0
 
 
 def _ancestors(path: str) -> list[str]:
