@@ -3,20 +3,33 @@ PUT to copy in), on a container's simulated filesystem.
 
 The stat travels in the ``X-Docker-Container-Path-Stat`` header as base64 JSON with
 Go's ``os.FileMode`` bits (a directory has bit 31 set, a symlink bit 27), as dockerd
-sends it; the files travel as a tar stream.
+sends it; the files travel as a tar stream, written out a piece at a time.
+
+An archive sent in may be compressed (gzip, bzip2 or xz, as dockerd accepts). It is
+unpacked in a thread, so the engine goes on serving others meanwhile, and with limits:
+the stream may expand to at most ``LABKIT_ENGINE_UNPACK_MAX`` bytes, and its files may
+hold no more than the container has left of its memory. A gzip bomb is refused with a
+400 that says which limit it hit, before anything is written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import bz2
 import io
 import json
+import lzma
 import posixpath
 import tarfile
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from labkit.engine.model.clock import NS, rfc3339
-from labkit.engine.replies import ApiError, RawReply, Reply, Request
+from labkit.engine.model.output import PIECE
+from labkit.engine.replies import ApiError, RawReply, Reply, Request, StreamReply
 
 TAR_TYPE = "application/x-tar"
 STAT_HEADER = "X-Docker-Container-Path-Stat"
@@ -76,34 +89,53 @@ def _stat_header(path: str, info: Any) -> dict[str, str]:
     return {STAT_HEADER: base64.b64encode(text).decode("ascii")}
 
 
-def _tar_of(vfs: Any, path: str, rebase: str | None) -> bytes:
+async def _tar_of(vfs: Any, path: str, rebase: str | None) -> AsyncIterator[bytes]:
     """A tar of ``path`` (a file, link or whole tree) with names starting at ``rebase``
-    (None: relative names, the top itself left out, as ``docker export`` writes them)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for full, info in vfs.walk(path):
-            rel = posixpath.relpath(full, path)
-            if rebase is None:
-                if rel == ".":
-                    continue
-                name = rel
-            else:
-                name = rebase if rel == "." else posixpath.join(rebase, rel)
-            entry = tarfile.TarInfo(name)
-            entry.mode = info.mode & 0o7777
-            entry.mtime = int(info.mtime)
-            entry.uname = entry.gname = "root"
-            data = None
-            if info.kind == "dir":
-                entry.type = tarfile.DIRTYPE
-            elif info.kind == "link":
-                entry.type = tarfile.SYMTYPE
-                entry.linkname = info.target or ""
-            else:
-                data = vfs.read(full)
-                entry.size = len(data)
-            tar.addfile(entry, io.BytesIO(data) if data is not None else None)
-    return buf.getvalue()
+    (None: relative names, the top itself left out, as ``docker export`` writes them),
+    in pieces of about PIECE bytes (the server waits for the client between them).
+
+    The bytes are those of ``tarfile``'s GNU format: each header, the data padded to
+    512 bytes, two empty blocks, and the whole padded to a 10240-byte record."""
+    entries = vfs.walk(path)
+    written = 0
+    pending: list[bytes] = []
+    size = 0
+    for full, info in entries:
+        rel = posixpath.relpath(full, path)
+        if rebase is None:
+            if rel == ".":
+                continue
+            name = rel
+        else:
+            name = rebase if rel == "." else posixpath.join(rebase, rel)
+        entry = tarfile.TarInfo(name)
+        entry.mode = info.mode & 0o7777
+        entry.mtime = int(info.mtime)
+        entry.uname = entry.gname = "root"
+        data = b""
+        if info.kind == "dir":
+            entry.type = tarfile.DIRTYPE
+        elif info.kind == "link":
+            entry.type = tarfile.SYMTYPE
+            entry.linkname = info.target or ""
+        else:
+            data = vfs.read(full)
+            entry.size = len(data)
+        header = entry.tobuf(tarfile.GNU_FORMAT, tarfile.ENCODING, "surrogateescape")
+        pad = b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+        for part in (header, data, pad):
+            for start in range(0, len(part), PIECE):
+                piece = part[start : start + PIECE]
+                pending.append(piece)
+                size += len(piece)
+                if size >= PIECE:
+                    yield b"".join(pending)
+                    written += size
+                    pending, size = [], 0
+    end = b"\0" * (2 * tarfile.BLOCKSIZE)
+    total = written + size + len(end)
+    end += b"\0" * (-total % tarfile.RECORDSIZE)
+    yield b"".join(pending) + end
 
 
 async def stat_path(req: Request, id: str) -> Reply:
@@ -123,12 +155,11 @@ async def get_archive(req: Request, id: str) -> Reply:
     full, info = _stat(vfs, path, id)
     contents_only = path.endswith("/.")
     rebase = "." if contents_only else posixpath.basename(full) or "."
-    body = _tar_of(vfs, full, rebase)
-    return RawReply(body, TAR_TYPE, 200, _stat_header(full, info))
+    return StreamReply(_tar_of(vfs, full, rebase), TAR_TYPE, 200, _stat_header(full, info))
 
 
 async def put_archive(req: Request, id: str) -> Reply:
-    """``PUT``: unpack a tar into a folder of the container."""
+    """``PUT``: unpack a tar (maybe compressed) into a folder of the container."""
     engine = req.engine
     c = engine.container(id)
     path = _path_arg(req)
@@ -140,22 +171,181 @@ async def put_archive(req: Request, id: str) -> Reply:
         raise ApiError(400, "extraction point is not a directory")
     no_clobber = req.flag("noOverwriteDirNonDir")
     if req.body:
+        room = _room(vfs)
+        limits = Unpack(engine.limits.unpack_max, room)
         try:
-            _untar(vfs, full, req.body, no_clobber)
-        except tarfile.TarError as exc:
+            members = await asyncio.to_thread(read_archive, req.body, limits)
+        except UnpackLimit as exc:
+            raise ApiError(400, f"cannot unpack into {path}: {exc}") from None
+        except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
             raise ApiError(400, f"the request body is not a tar archive: {exc}") from None
+        try:
+            _untar(vfs, full, members, no_clobber)
         except OSError as exc:
             raise ApiError(400, f"cannot unpack into {path}: {exc}") from None
         engine.save_fs(c, vfs)
     return RawReply(b"", "text/plain; charset=utf-8", 200)
 
 
-def _untar(vfs: Any, dest: str, data: bytes, no_clobber: bool) -> None:
+def _room(vfs: Any) -> int | None:
+    """Bytes the container's filesystem may still grow by (None: no bound)."""
+    quota = getattr(vfs, "quota", None)
+    account = getattr(quota, "__self__", None)  # the memory account whose try_add it is
+    if account is None:
+        return None
+    room = account.limit - account.used
+    parent = account.parent
+    while parent is not None:
+        room = min(room, parent.limit - parent.used)
+        parent = parent.parent
+    return max(room, 0)
+
+
+# ------------------------------------------------------------------ unpacking with limits
+class UnpackLimit(Exception):
+    """An archive that would unpack past a limit; the message says which."""
+
+
+@dataclass
+class Unpack:
+    max_stream: int  # bytes the (decompressed) tar stream may have: LABKIT_ENGINE_UNPACK_MAX
+    max_files: int | None  # bytes its files may hold in all: what the container has left
+
+
+@dataclass
+class Member:
+    """One entry of an archive, read whole (its data counted against the limits)."""
+
+    info: tarfile.TarInfo
+    data: bytes | None
+
+
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+_READ = 64 << 10
+
+
+class _Bounded(io.RawIOBase):
+    """The decompressed bytes of an archive, refusing to give more than ``limit`` of them."""
+
+    def __init__(self, data: bytes, kind: str, limit: int) -> None:
+        self._raw = io.BytesIO(data)
+        self._kind = kind
+        self._limit = limit
+        self._given = 0
+        self._inner: Any
+        if kind == "gzip":
+            self._inner = _GzipStream(self._raw)
+        elif kind == "bzip2":
+            self._inner = bz2.BZ2File(self._raw)
+        else:
+            self._inner = lzma.LZMAFile(self._raw)  # noqa: SIM115
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), _READ)
+        data = self._inner.read(want)
+        self._given += len(data)
+        if self._given > self._limit:
+            raise UnpackLimit(
+                f"the {self._kind} archive expands to more than {self._limit} bytes, the most "
+                "the lab engine unpacks (LABKIT_ENGINE_UNPACK_MAX): refused before writing "
+                "anything; send it uncompressed, or split it"
+            )
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _GzipStream:
+    """gzip members one after the other, decompressed a bounded piece per read (Python's
+    GzipFile would do, but this keeps every read to at most ``n`` bytes out)."""
+
+    def __init__(self, raw: io.BytesIO) -> None:
+        self._raw = raw
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._done = False
+
+    def read(self, n: int) -> bytes:
+        while not self._done:
+            if self._z.unconsumed_tail:
+                out = self._z.decompress(self._z.unconsumed_tail, n)
+            else:
+                chunk = self._raw.read(_READ)
+                if not chunk:
+                    if not self._z.eof:
+                        raise EOFError("the gzip stream ends before its end marker")
+                    self._done = True
+                    break
+                out = self._z.decompress(chunk, n)
+            if self._z.eof:
+                rest = self._z.unused_data
+                if rest.strip(b"\0"):  # another gzip member follows
+                    self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    self._raw = io.BytesIO(rest + self._raw.read())
+                else:
+                    self._done = True
+            if out:
+                return out
+        return b""
+
+
+def read_archive(body: bytes, limits: Unpack) -> list[Member]:
+    """Every entry of a tar (plain, gzip, bzip2 or xz), read with the limits: meant for a
+    thread, since decompressing is slow. Raises UnpackLimit, or tarfile's errors."""
+    kind = next((name for magic, name in _MAGIC if body.startswith(magic)), None)
+    source: Any = io.BytesIO(body)
+    if kind is not None:
+        source = io.BufferedReader(_Bounded(body, kind, limits.max_stream), _READ)
+    members: list[Member] = []
+    total = 0
+    with tarfile.open(fileobj=source, mode="r|") as tar:
+        for info in tar:
+            data = None
+            if info.isfile():
+                total += info.size
+                if limits.max_files is not None and total > limits.max_files:
+                    raise UnpackLimit(
+                        f"its files hold more than the {limits.max_files} bytes the container "
+                        "has left of its memory (where its files live): no space left on device"
+                    )
+                member = tar.extractfile(info)
+                data = member.read() if member is not None else b""
+            members.append(Member(info, data))
+    return members
+
+
+class _Unpacked:
+    """What read_archive read, with the part of tarfile's interface _untar uses."""
+
+    def __init__(self, members: list[Member]) -> None:
+        self._members = members
+        self._data = {id(m.info): m.data for m in members}
+
+    def __enter__(self) -> _Unpacked:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._data.clear()
+
+    def __iter__(self) -> Any:
+        return (m.info for m in self._members)
+
+    def extractfile(self, info: tarfile.TarInfo) -> io.BytesIO | None:
+        data = self._data.get(id(info))
+        return io.BytesIO(data) if data is not None else None
+
+
+def _untar(vfs: Any, dest: str, members: list[Member], no_clobber: bool) -> None:
     from labkit.engine.runtime.vfs import normpath
 
     root = normpath(dest)
     inside = root.rstrip("/") + "/"
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+    with _Unpacked(members) as tar:
         for entry in tar:
             target = normpath(posixpath.join(root, entry.name))
             if target != root and not target.startswith(inside):
@@ -193,7 +383,7 @@ async def export_container(req: Request, id: str) -> Reply:
     c = engine.container(id)
     body = _tar_of(engine.container_fs(c), "/", None)
     engine.events.emit("container", "export", c.id, c.event_attributes())
-    return RawReply(body, TAR_TYPE, 200)
+    return StreamReply(body, TAR_TYPE, 200)
 
 
 ROUTES = [

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
 from labkit.engine.model.clock import parse_api_time
 from labkit.engine.model.containers import Container
 from labkit.engine.model.errors import NotModified
-from labkit.engine.model.output import content_type, frame, pump_stdin, relay
+from labkit.engine.model.output import PIECE, content_type, frame, pump_stdin, relay
 from labkit.engine.replies import (
     ApiError,
     EmptyReply,
@@ -184,15 +183,20 @@ async def attach_container(req: Request, id: str) -> Reply:
     engine.events.emit("container", "attach", c.id, c.event_attributes())
     tty = c.tty
 
+    # What was logged before this attach (logs=1), read a page at a time from the store.
+    upto = None
+    if replay:
+        engine.flush_logs()
+        upto = engine.store.last_log_seq(c.id)
+
     async def session(conn: Hijacked) -> None:
         reader: asyncio.Task[None] | None = None
         try:
-            if replay:
-                for t, s, data in list(engine.log_rows(c)):
-                    del t
-                    if (s == 1 and want_out) or (s == 2 and want_err):
-                        conn.write(frame(tty, s, data))
-                await conn.drain()
+            if upto is not None:
+                streams = _streams(want_out, want_err)
+                async for piece in _log_pieces(engine, c, 0, upto, streams, None, None, tty, False):
+                    conn.write(piece)
+                    await conn.drain()
             if queue is None:
                 return
             if want_stdin and c.config.get("OpenStdin"):
@@ -202,6 +206,7 @@ async def attach_container(req: Request, id: str) -> Reply:
                         conn,
                         lambda data: engine.feed_stdin(c, data),
                         (lambda: engine.close_stdin(c)) if stdin_once else None,
+                        lambda: engine.stdin_room(c),
                     )
                 )
             await relay(conn, queue, tty, want_out, want_err)
@@ -228,6 +233,9 @@ def _tail(value: str | None) -> int | None:
 
 
 async def container_logs(req: Request, id: str) -> Reply:
+    """The container's output from the store, a page at a time; with ``follow``, then what
+    comes next until it stops. A client that stops reading holds a position in the log,
+    nothing more: dockerd's followers read its log file the same way."""
     engine = req.engine
     c: Container = engine.container(id)
     want_out, want_err = req.flag("stdout"), req.flag("stderr")
@@ -237,39 +245,68 @@ async def container_logs(req: Request, id: str) -> Reply:
     tail = _tail(req.arg("tail"))
     since, until = _time_arg(req, "since"), _time_arg(req, "until")
     tty = c.tty
+    streams = _streams(want_out, want_err)
+    store = engine.store
+    engine.flush_logs()
+    # Following ends when this run of the container ends (as dockerd's follow does).
+    run = c.runs if follow and c.running else None
+    after = 0 if tail is None else store.tail_start(c.id, tail, streams, since, until)
+    upto = None if run is not None else store.last_log_seq(c.id)
+    body = _log_pieces(engine, c, after, upto, streams, since, until, tty, stamps, run)
+    return StreamReply(body, content_type(tty, req.api_version))
 
-    def wanted(t: int, s: int) -> bool:
-        if (s == 1 and not want_out) or (s == 2 and not want_err):
-            return False
-        return not ((since is not None and t < since) or (until is not None and t > until))
 
-    # Everything logged so far is read before any await; what comes later arrives on the queue.
-    queue = engine.listen(c) if follow and c.running else None
-    rows: Any = deque(maxlen=tail) if tail is not None else []
-    for t, s, data in engine.log_rows(c):
-        if wanted(t, s):
-            rows.append((t, s, data))
+def _streams(want_out: bool, want_err: bool) -> tuple[int, ...]:
+    return tuple(n for n, on in ((1, want_out), (2, want_err)) if on)
 
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            for t, s, data in rows:
-                yield frame(tty, s, data, t if stamps else None)
-            if queue is None:
+
+async def _log_pieces(
+    engine: Any,
+    c: Container,
+    after: int,
+    upto: int | None,
+    streams: tuple[int, ...],
+    since: int | None,
+    until: int | None,
+    tty: bool,
+    stamps: bool,
+    run: int | None = None,
+) -> AsyncIterator[bytes]:
+    """Framed log rows after position ``after`` (up to ``upto``), in pieces of about
+    PIECE bytes; with ``run``, then new rows as they are stored, until that run ends."""
+    store = engine.store
+    follow = run is not None
+    buffer: list[bytes] = []
+    size = 0
+    waiter: asyncio.Future[None] | None = None
+    try:
+        while True:
+            rows = store.log_page(c.id, after, upto, streams, since, None if follow else until)
+            for seq, t, s, data in rows:
+                after = seq
+                if follow and until is not None and t > until:
+                    if buffer:
+                        yield b"".join(buffer)
+                    return
+                piece = frame(tty, s, data, t if stamps else None)
+                buffer.append(piece)
+                size += len(piece)
+                if size >= PIECE:
+                    yield b"".join(buffer)
+                    buffer, size = [], 0
+            if rows:
+                continue
+            if buffer:
+                yield b"".join(buffer)
+                buffer, size = [], 0
+            if not follow or c.removed or c.runs != run or not c.running:
                 return
-            while True:
-                item = await queue.get()
-                if item is None:
-                    return
-                t, s, data = item
-                if until is not None and t > until:
-                    return
-                if wanted(t, s):
-                    yield frame(tty, s, data, t if stamps else None)
-        finally:
-            if queue is not None:
-                engine.unlisten(c, queue)
-
-    return StreamReply(body(), content_type(tty, req.api_version))
+            waiter = engine.log_waiter(c)
+            await waiter
+            waiter = None
+    finally:
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
 
 
 ROUTES = [

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import Any
 
 from labkit.engine.model.errors import ExecStartFailed
-from labkit.engine.model.output import content_type, frame, pump_stdin, relay
+from labkit.engine.model.output import OutputQueue, content_type, frame, pump_stdin, relay
 from labkit.engine.model.validate import EXEC_CONFIG, EXEC_START, check
 from labkit.engine.replies import (
     EmptyReply,
@@ -32,22 +33,33 @@ HEAD_GRACE = 0.05
 
 
 async def start_exec(req: Request, id: str) -> Reply:
-    """Detached: run in the background and answer 200; else hijack and stream."""
+    """Detached: run in the background and answer 200; else hijack and stream.
+
+    The output waits for the client in a bounded queue: while the client is not reading,
+    the exec's process waits (as it would on a full pipe). Once the client has gone,
+    the output goes nowhere and the process goes on, as with dockerd, which neither
+    keeps a gone client's output nor ends its exec (``docker rm -f`` ends it with its
+    container).
+    """
     engine = req.engine
     exec_ = engine.exec_(id)
     body = check(req.json(default={}), EXEC_START, "ExecStartConfig")
     tty = bool(exec_.doc["tty"] or body.get("Tty"))
     exec_.doc["tty"] = tty
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+    queue = OutputQueue(engine.limits.stream_buffer)
 
     def output(stream: int, data: bytes) -> None:
-        queue.put_nowait((0, stream, data))
+        queue.put_nowait((0, stream, data))  # nothing once closed: the client has gone
+
+    async def throttle() -> None:
+        if queue.full:
+            await queue.room()
 
     if body.get("Detach"):
         engine.start_exec(exec_, lambda stream, data: None)
         return EmptyReply(200)
     try:
-        process = engine.start_exec(exec_, output)
+        process = engine.start_exec(exec_, output, throttle)
     except ExecStartFailed as exc:
         return HijackReply(content_type(tty, req.api_version), _report(exc.message, tty))
     want_out = bool(exec_.doc["attach_stdout"])
@@ -63,7 +75,10 @@ async def start_exec(req: Request, id: str) -> Reply:
         ender = loop.create_task(end_of_output())
         reader = None
         if exec_.doc["attach_stdin"]:
-            reader = loop.create_task(pump_stdin(conn, process.feed_stdin, process.close_stdin))
+            room = functools.partial(process.stdin.room, engine.limits.stream_buffer)
+            reader = loop.create_task(
+                pump_stdin(conn, process.feed_stdin, process.close_stdin, room)
+            )
         try:
             # Let the 101 head travel alone: docker-py reads it through a buffered file and
             # then reads the raw socket, so output in the same read as the head is lost.
@@ -71,6 +86,7 @@ async def start_exec(req: Request, id: str) -> Reply:
             await asyncio.sleep(HEAD_GRACE)
             await relay(conn, queue, tty, want_out, want_err)
         finally:
+            queue.close()  # the client has gone (or the exec has ended): keep nothing for it
             for task in (reader, ender):
                 if task is not None and not task.done():
                     task.cancel()

@@ -16,7 +16,7 @@ from labkit.engine.model.clock import NS, human_duration, rfc3339
 from labkit.engine.model.versions import older_than
 
 RUNNING_STATES = {"running", "paused", "restarting"}
-VALID_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+VALID_NAME = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")  # used with fullmatch: no "\n" at the end
 
 _HOST_CONFIG_DEFAULTS: dict[str, Any] = {
     "Binds": None,
@@ -128,7 +128,11 @@ class Container:
         self.doc = doc
         self.process: Any = None  # runtime.process.Process while running
         self.vfs: Any = None  # runtime.vfs.VFS while running
-        self.listeners: set[asyncio.Queue[Any]] = set()  # attach / follow-logs sessions
+        self.listeners: set[Any] = set()  # output.OutputQueue of each attach session
+        # Futures that log followers wait on: set when new output is stored, or the run ends.
+        self.log_waiters: list[asyncio.Future[None]] = []
+        self.runs = 0  # how many times it was started since the engine opened
+        self.memory: Any = None  # runtime.memory.MemoryAccount while running
         self.exit_waiters: list[asyncio.Future[int]] = []
         self.remove_waiters: list[asyncio.Future[int]] = []
         self.stdin_pending: list[bytes] = []
@@ -265,7 +269,7 @@ class Container:
                 "Running": state["Status"] in RUNNING_STATES,
                 "Paused": state["Status"] == "paused",
                 "Restarting": state["Status"] == "restarting",
-                "OOMKilled": False,
+                "OOMKilled": bool(state.get("OOMKilled")),
                 "Dead": state["Status"] == "dead",
                 "Pid": state["Pid"],
                 "ExitCode": state["ExitCode"],

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +30,12 @@ from labkit.engine.model.events import EventBus
 from labkit.engine.model.execs import Exec
 from labkit.engine.model.ids import IdSource
 from labkit.engine.model.images import Image, ImageStore, conflict_in_use
+from labkit.engine.model.limits import EngineLimits
 from labkit.engine.model.mounts import resolve_mounts, vfs_binds
 from labkit.engine.model.networks import NetworkStore
+from labkit.engine.model.output import OutputQueue
 from labkit.engine.model.signals import SIGKILL, SIGTERM, parse_signal
-from labkit.engine.model.store import Store
+from labkit.engine.model.store import LOG_ROW, Store
 from labkit.engine.model.validate import check_container_body, strslice
 from labkit.engine.model.volumes import VolumeStore
 
@@ -40,6 +44,17 @@ EXIT_ENGINE_DIED = 255  # what a container that was running when the engine died
 NOT_FOUND_EXIT = 127
 EXEC_FAILED_EXIT = 126  # dockerd's exit code for an exec whose command cannot start
 SYSTEM_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
+# Output is written to the store this long after it was made (or at once, past FLUSH_BYTES):
+# a crash loses at most that much of it, and a chatty container costs a write per batch.
+FLUSH_DELAY = 0.05
+FLUSH_BYTES = 256 << 10
+# Seconds a killed process has to end before the engine gives up on it and records the
+# container as exited anyway (a process always ends at its next scheduling point).
+KILL_GRACE = 5.0
+# Seconds between steps of giving deleted output's space back to the file system.
+RECLAIM_EVERY = 0.5
+
+log = logging.getLogger("labkit.engine.model")
 
 
 def _env_dict(env: list[str]) -> dict[str, str]:
@@ -61,8 +76,20 @@ def _merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
 class Engine:
     """Everything the API handlers need. Open with ``await Engine.open(home)``."""
 
-    def __init__(self, home: Path, store: Store, clock: Clock, seed: str | None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        store: Store,
+        clock: Clock,
+        seed: str | None,
+        limits: EngineLimits | None = None,
+    ) -> None:
+        from labkit.engine.runtime.memory import MemoryAccount
+
         self.home = home
+        self.limits = limits or EngineLimits()
+        # All containers' memory together (each container's account is a child of it).
+        self.memory = MemoryAccount(self.limits.memory_total, name="engine")
         self.store = store
         self.clock = clock
         self.ids = IdSource(seed, int(store.get_meta("id_counter", "0") or 0))
@@ -74,16 +101,25 @@ class Engine:
         self.execs: dict[str, Exec] = {}
         self._by_name: dict[str, str] = {}
         self._flush_handle: asyncio.Handle | None = None
+        self._flush_soon = False  # the flush is due on the next turn, not after FLUSH_DELAY
+        self._reclaim_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
         self._process_class: Any = None
+        store.on_flush = self._logs_stored
 
     # ------------------------------------------------------------------ open / close
     @classmethod
     async def open(
-        cls, home: Path, *, clock: Clock | str | None = None, seed: int | str | None = None
+        cls,
+        home: Path,
+        *,
+        clock: Clock | str | None = None,
+        seed: int | str | None = None,
+        limits: EngineLimits | None = None,
     ) -> Engine:
-        """Open (or create) ``<home>/state.db``; ``LABKIT_CLOCK``/``LABKIT_SEED`` if not given."""
+        """Open (or create) ``<home>/state.db``; ``LABKIT_CLOCK``/``LABKIT_SEED`` and the
+        ``LABKIT_ENGINE_*`` bounds (model/limits.py) from the environment if not given."""
         home = Path(home)
         home.mkdir(parents=True, exist_ok=True)
         if clock is None:
@@ -92,9 +128,15 @@ class Engine:
             clock = Clock(parse_instant(clock))
         if seed is None:
             seed = os.environ.get("LABKIT_SEED") or None
-        store = Store(home / "state.db")
+        if limits is None:
+            limits = EngineLimits.from_env()
+        store = Store(
+            home / "state.db",
+            max_log_bytes=limits.log_max,
+            max_total_log_bytes=limits.logs_total,
+        )
         clock.advance_past(store.latest_time())
-        engine = cls(home, store, clock, None if seed is None else str(seed))
+        engine = cls(home, store, clock, None if seed is None else str(seed), limits)
         engine._load()
         return engine
 
@@ -141,6 +183,8 @@ class Engine:
         self.closed = True
         if self._flush_handle is not None:
             self._flush_handle.cancel()
+        if self._reclaim_handle is not None:
+            self._reclaim_handle.cancel()
         self.store.close()
 
     @property
@@ -156,10 +200,30 @@ class Engine:
     def process_class(self, value: Any) -> None:
         self._process_class = value
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+    def _spawn(
+        self, coro: Any, what: str, on_failure: Callable[[BaseException], None] | None = None
+    ) -> asyncio.Task[Any]:
+        """A background task of the engine's, watched: if it fails, the failure goes to the
+        engine's log with its traceback, and ``on_failure`` puts what it served in a state
+        the API can report (no task may die unnoticed)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def ended(task: asyncio.Task[Any]) -> None:
+            self._tasks.discard(task)
+            if task.cancelled():
+                return
+            exc = task.exception()
+            if exc is None:
+                return
+            log.error("%s failed", what, exc_info=exc)
+            if on_failure is not None:
+                try:
+                    on_failure(exc)
+                except Exception:
+                    log.exception("recovering from the failure of %s failed too", what)
+
+        task.add_done_callback(ended)
         return task
 
     def now(self) -> int:
@@ -349,7 +413,7 @@ class Engine:
             self.store.put("containers", c.id, c.doc)
 
     def _check_name(self, name: str, cid: str | None = None) -> str:
-        if not VALID_NAME.match(name):
+        if not VALID_NAME.fullmatch(name):
             raise BadRequest(
                 f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )
@@ -453,6 +517,10 @@ class Engine:
 
         upper = self.store.get_upper(c.id)
         vfs = VFS(image_rootfs(c.doc["rootfs"]), upper=upper, binds=vfs_binds(c.doc["mounts"]))
+        if c.vfs is None:  # not running: what docker cp puts in is bounded all the same
+            account = self._new_memory(c, running=False)
+            account.add(vfs.used)
+            vfs.quota = account.try_add
         hostname = c.config.get("Hostname") or c.short
         with contextlib.suppress(OSError):
             vfs.write("/etc/hostname", f"{hostname}\n".encode())
@@ -462,6 +530,36 @@ class Engine:
                 f"172.17.0.2\t{hostname}\n".encode(),
             )
         return vfs
+
+    def _new_memory(self, c: Container, running: bool = True) -> Any:
+        """A container's memory account: its --memory (or the engine's default), inside the
+        engine's total while it runs; going over it is an OOM kill (see _oom)."""
+        from labkit.engine.runtime.memory import MemoryAccount
+
+        limit = self.limits.container_memory(c.doc["host_config"].get("Memory"))
+        if not running:
+            return MemoryAccount(limit, name=c.id)
+        return MemoryAccount(limit, parent=self.memory, on_oom=lambda: self._oom(c), name=c.id)
+
+    def _oom(self, c: Container) -> None:
+        """dockerd on the kernel's OOM event: State.OOMKilled, and an ``oom`` event."""
+        log.info("container %s went over its memory limit: OOM kill", c.short)
+        c.state["OOMKilled"] = True
+        try:
+            with self.store.tx():
+                self._save(c)
+                self.events.emit("container", "oom", c.id, c.event_attributes())
+        except Exception:
+            log.exception("recording the OOM kill of %s failed", c.short)
+
+    async def _throttle(self, c: Container) -> None:
+        """Back-pressure on a container's main process, at its scheduling points: wait while
+        its output waits for the store, or for an attached client that is not reading."""
+        if self.store.pending_bytes >= FLUSH_BYTES:
+            self._flush()
+        for queue in list(c.listeners):
+            if queue.full:
+                await queue.room()
 
     def process_env(self, c: Container, extra: list[str] | None = None) -> dict[str, str]:
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": c.config.get("Hostname") or c.short}
@@ -502,6 +600,9 @@ class Engine:
                 if c.auto_remove:
                     self._destroy_now(c)
             raise BadRequest(message)
+        memory = self._new_memory(c)
+        vfs.quota = memory.try_add
+        memory.add(vfs.used)  # what earlier runs left in its filesystem
         process = process_cls(
             argv,
             fs=vfs,
@@ -513,8 +614,10 @@ class Engine:
             clock=self.clock.time,
             on_output=lambda stream, data: self._output(c, stream, data),
             ps=lambda: self._ps_rows(c),
+            **self._process_extras(memory, lambda: self._throttle(c)),
         )
-        c.process, c.vfs = process, vfs
+        c.process, c.vfs, c.memory = process, vfs, memory
+        c.runs += 1
         if not c.config.get("OpenStdin"):
             process.close_stdin()
         else:
@@ -526,11 +629,28 @@ class Engine:
         process.start()
         with self.store.tx():
             c.state.update(
-                Status="running", Pid=process.pid, ExitCode=0, Error="", StartedAt=self.now()
+                Status="running",
+                Pid=process.pid,
+                ExitCode=0,
+                Error="",
+                StartedAt=self.now(),
+                OOMKilled=False,
             )
             self._save(c)
             self.events.emit("container", "start", c.id, c.event_attributes())
-        c.supervisor = self._spawn(self._supervise(c, process))
+        c.supervisor = self._spawn(
+            self._supervise(c, process),
+            f"the supervisor of container {c.short}",
+            lambda exc: self._supervisor_failed(c, exc),
+        )
+
+    def _process_extras(self, memory: Any, throttle: Any) -> dict[str, Any]:
+        """``memory`` and ``throttle`` for the runtime's Process (a test's stand-in class
+        may take neither)."""
+        cls = self.process_class
+        if getattr(cls, "takes_limits", False) or cls.__module__.startswith("labkit.engine"):
+            return {"memory": memory, "throttle": throttle}
+        return {}
 
     def _ps_rows(self, c: Container) -> list[tuple[int, str, str]]:
         """Every process of a container as ``ps`` inside it shows them: the main one is pid 1."""
@@ -550,14 +670,16 @@ class Engine:
             resize(height, width)
 
     def _output(self, c: Container, stream: int, data: bytes) -> None:
-        """Every piece of output: into the log (one row per line) and to every listener."""
+        """Every piece of output: into the log (a row per line, long lines in 16 KiB rows,
+        as dockerd's log driver splits them) and to every attached client."""
         if not data:
             return
         now = self.now()
         start = 0
-        while start < len(data):
-            end = data.find(b"\n", start)
-            end = len(data) if end < 0 else end + 1
+        size = len(data)
+        while start < size:
+            end = data.find(b"\n", start, start + LOG_ROW)
+            end = min(size, start + LOG_ROW) if end < 0 else end + 1
             line = data[start:end]
             start = end
             self.store.append_log(c.id, now, stream, line)
@@ -566,45 +688,154 @@ class Engine:
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
-        if self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+        """A flush FLUSH_DELAY from now, or on the next turn of the loop when much waits."""
+        loop = asyncio.get_running_loop()
+        if self.store.pending_bytes >= FLUSH_BYTES:
+            if self._flush_handle is not None and not self._flush_soon:
+                self._flush_handle.cancel()
+                self._flush_handle = None
+            if self._flush_handle is None:
+                self._flush_handle, self._flush_soon = loop.call_soon(self._flush), True
+        elif self._flush_handle is None:
+            self._flush_handle = loop.call_later(FLUSH_DELAY, self._flush)
+            self._flush_soon = False
 
     def _flush(self) -> None:
-        self._flush_handle = None
-        if not self.closed:
+        """Write waiting output to the store; a failure is logged and the output dropped
+        (the containers go on), never left to grow."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self.closed:
+            return
+        try:
             self.store.flush_logs()
+        except Exception:
+            log.exception("writing container output to the store failed: that output is lost")
+        self._schedule_reclaim()
+
+    def _schedule_reclaim(self) -> None:
+        if self._reclaim_handle is None and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._reclaim_handle = loop.call_later(RECLAIM_EVERY, self._reclaim)
+
+    def _reclaim(self) -> None:
+        """One step of giving deleted output's space back; again later while more is left."""
+        self._reclaim_handle = None
+        if self.closed:
+            return
+        try:
+            more = self.store.reclaim()
+        except Exception:
+            log.exception("giving freed space back to the file system failed")
+            more = False
+        if more:
+            self._schedule_reclaim()
+
+    def _logs_stored(self, cids: set[str]) -> None:
+        """New output is in the store: wake the clients following those containers' logs."""
+        for cid in cids:
+            c = self.containers.get(cid)
+            if c is not None:
+                self._wake_followers(c)
+
+    @staticmethod
+    def _wake_followers(c: Container) -> None:
+        waiters, c.log_waiters = c.log_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def flush_logs(self) -> None:
+        """Everything output so far, in the store (before reading logs)."""
+        self._flush()
 
     async def _supervise(self, c: Container, process: Any) -> None:
-        """Wait for the main process; then record the exit, tell everyone, maybe auto-remove."""
+        """Wait for the main process; then record the exit, tell everyone, maybe auto-remove.
+
+        Whatever goes wrong while recording, the container ends up exited, its waiters are
+        told and it can be removed: a failure here must never leave it "running" for ever.
+        """
+        error = ""
         try:
             code = await process.wait()
-        except Exception:
-            code = EXIT_ENGINE_DIED
+        except Exception as exc:
+            log.exception("waiting for container %s's process failed", c.short)
+            code, error = EXIT_ENGINE_DIED, f"the lab engine lost this container's process: {exc}"
         if self.closed:
             return
         for exec_ in self.execs.values():
             if exec_.cid == c.id and exec_.process is not None and exec_.running:
                 with contextlib.suppress(Exception):
                     exec_.process.signal(SIGKILL)
-        with self.store.tx():
-            self.store.flush_logs()
-            if c.vfs is not None and not c.removed:
-                with contextlib.suppress(Exception):
-                    self.store.put_upper(c.id, c.vfs.upper_state())
-            c.state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=self.now())
-            self._save(c)
-            self.events.emit("container", "die", c.id, c.event_attributes(exitCode=str(code)))
-        c.process = c.vfs = None
+        self._flush()
+        try:
+            with self.store.tx():
+                if c.vfs is not None and not c.removed:
+                    try:
+                        self.store.put_upper(c.id, c.vfs.upper_state())
+                    except Exception:
+                        log.exception("saving container %s's files failed", c.short)
+                self._exited(c, code, error)
+                self._save(c)
+                self.events.emit("container", "die", c.id, c.event_attributes(exitCode=str(code)))
+        except Exception as exc:
+            log.exception("recording the exit of container %s failed", c.short)
+            self._exited(c, code, f"the lab engine could not record this exit: {exc}")
+        self._after_exit(c, code)
+
+    def _exited(self, c: Container, code: int, error: str = "") -> None:
+        c.state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=self.now())
+        if error:
+            c.state["Error"] = error
+
+    def _after_exit(self, c: Container, code: int) -> None:
+        """What follows an exit, in memory only (it cannot fail on the store)."""
+        if c.memory is not None:  # whatever it still holds leaves the engine's total
+            c.memory.parent = None
+            self.memory.add(-c.memory.used)
+        c.process = c.vfs = c.memory = None
         c.stdin_pending, c.stdin_closed = [], False
         for queue in list(c.listeners):
             queue.put_nowait(None)
         c.listeners.clear()
+        self._wake_followers(c)
         waiters, c.exit_waiters = c.exit_waiters, []
         for fut in waiters:
             if not fut.done():
                 fut.set_result(code)
         if c.auto_remove and not c.removing and not c.stopping:
-            self._destroy_now(c)
+            try:
+                self._destroy_now(c)
+            except Exception:
+                log.exception("removing container %s (--rm) failed", c.short)
+
+    def _supervisor_failed(self, c: Container, exc: BaseException) -> None:
+        """The task watching a container died (a bug): end the container, reportably."""
+        process = c.process
+        if process is not None:
+            with contextlib.suppress(Exception):
+                process.signal(SIGKILL)
+        supervisor = c.supervisor
+        if supervisor is not None and supervisor is not asyncio.current_task():
+            supervisor.cancel()  # it may still wait for a process that will never end
+        if c.running:
+            self._exited(c, EXIT_ENGINE_DIED, f"the lab engine's supervisor failed: {exc}")
+            with contextlib.suppress(Exception):
+                self._save(c)
+            self._after_exit(c, EXIT_ENGINE_DIED)
+
+    async def _wait_exit(self, c: Container, fut: asyncio.Future[int]) -> None:
+        """Wait for a killed container's exit; past KILL_GRACE, record it as exited anyway."""
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), KILL_GRACE)
+        except asyncio.TimeoutError:
+            log.error(
+                "container %s did not end %.0f s after SIGKILL: recorded as exited",
+                c.short, KILL_GRACE,
+            )  # fmt: skip
+            if c.running:
+                self._supervisor_failed(c, RuntimeError("its process did not end after SIGKILL"))
 
     # ------------------------------------------------------------------ stdin
     def feed_stdin(self, c: Container, data: bytes) -> None:
@@ -683,6 +914,9 @@ class Engine:
             )
         self.events.emit("container", "kill", c.id, c.event_attributes(signal=str(signum)))
         c.process.signal(signum)
+        if c.process.exit_code is not None and (c.supervisor is None or c.supervisor.done()):
+            # its process has ended but nobody recorded it (a failed supervisor): do it now
+            self._supervisor_failed(c, RuntimeError("its exit was never recorded"))
         if signum == SIGKILL and c.status == "paused":
             self._thaw(c)  # as dockerd does: a killed paused container is unpaused to die
         return signum
@@ -709,7 +943,7 @@ class Engine:
             except asyncio.TimeoutError:
                 if c.running and c.process is not None:
                     self.kill_container(c, str(SIGKILL))
-                await fut
+                await self._wait_exit(c, fut)
             self.events.emit("container", "stop", c.id, c.event_attributes())
         finally:
             c.stopping = False
@@ -737,9 +971,12 @@ class Engine:
             raise Conflict(f"removal of container {c.name} is already in progress")
         if c.running and c.process is not None:
             c.removing = True
-            fut = self.waiter(c, "next-exit")
-            self.kill_container(c, str(SIGKILL))
-            await fut
+            try:
+                fut = self.waiter(c, "next-exit")
+                self.kill_container(c, str(SIGKILL))
+                await self._wait_exit(c, fut)
+            finally:
+                c.removing = False
         self._destroy_now(c, volumes=volumes)
 
     def _destroy_now(self, c: Container, volumes: bool = False) -> None:
@@ -766,6 +1003,8 @@ class Engine:
         for fut in waiters:
             if not fut.done():
                 fut.set_result(c.state["ExitCode"])
+        self._wake_followers(c)
+        self._schedule_reclaim()  # its output's space goes back to the file system
 
     def prune_containers(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted = []
@@ -872,13 +1111,28 @@ class Engine:
     def log_rows(self, c: Container) -> Any:
         return self.store.read_logs(c.id)
 
-    def listen(self, c: Container) -> asyncio.Queue[Any]:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+    def log_waiter(self, c: Container) -> asyncio.Future[None]:
+        """A future set when more of ``c``'s output is stored or its run ends."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        c.log_waiters.append(fut)
+        return fut
+
+    def listen(self, c: Container) -> OutputQueue:
+        """A queue of ``c``'s output for an attached client, bounded (LABKIT_ENGINE_STREAM_BUFFER):
+        when it is full, the container's process waits for the client."""
+        queue = OutputQueue(self.limits.stream_buffer)
         c.listeners.add(queue)
         return queue
 
-    def unlisten(self, c: Container, queue: asyncio.Queue[Any]) -> None:
+    def unlisten(self, c: Container, queue: OutputQueue) -> None:
         c.listeners.discard(queue)
+        queue.close()
+
+    async def stdin_room(self, c: Container) -> None:
+        """Wait while the container's process has a lot of its stdin still unread."""
+        room = getattr(getattr(c.process, "stdin", None), "room", None)
+        if room is not None:
+            await room(self.limits.stream_buffer)
 
     # ------------------------------------------------------------------ execs
     def exec_(self, exec_id: str) -> Exec:
@@ -928,8 +1182,12 @@ class Engine:
             self.events.emit("container", action, c.id, c.event_attributes(execID=eid))
         return exec_
 
-    def start_exec(self, exec_: Exec, on_output: Any) -> Any:
-        """Run an exec's process in its container's filesystem; returns the Process."""
+    def start_exec(self, exec_: Exec, on_output: Any, throttle: Any = None) -> Any:
+        """Run an exec's process in its container's filesystem; returns the Process.
+
+        ``throttle`` is awaited at the process's scheduling points (the API's back-pressure
+        while its client is not reading); its memory is the container's.
+        """
         process_cls = self.process_class
 
         c = self.containers.get(exec_.cid)
@@ -960,6 +1218,7 @@ class Engine:
             clock=self.clock.time,
             on_output=on_output,
             ps=lambda: self._ps_rows(c),
+            **self._process_extras(c.memory, throttle),
         )
         if not exec_.doc["attach_stdin"]:
             process.close_stdin()
@@ -970,31 +1229,45 @@ class Engine:
             self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
             action = f"exec_start: {argv[0]} {' '.join(argv[1:])}"
             self.events.emit("container", action, c.id, c.event_attributes(execID=exec_.id))
-        exec_.done = self._spawn(self._supervise_exec(c, exec_, process))
+        exec_.done = self._spawn(
+            self._supervise_exec(c, exec_, process),
+            f"the supervisor of exec {exec_.id[:12]}",
+            lambda exc: self._exec_ended(c, exec_, EXIT_ENGINE_DIED),
+        )
         return process
 
     async def _supervise_exec(self, c: Container, exec_: Exec, process: Any) -> int:
         try:
             code = await process.wait()
         except Exception:
+            log.exception("waiting for exec %s failed", exec_.id[:12])
             code = EXIT_ENGINE_DIED
         if self.closed:
             return code
-        with self.store.tx():
-            exec_.doc.update(running=False, exit_code=code, pid=0)
-            if exec_.id in self.execs:
-                self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
-            if c.vfs is not None and not c.removed:
-                with contextlib.suppress(Exception):
-                    self.store.put_upper(c.id, c.vfs.upper_state())
-            self.events.emit(
-                "container",
-                "exec_die",
-                c.id,
-                c.event_attributes(execID=exec_.id, exitCode=str(code)),
-            )
-        exec_.process = None
+        self._exec_ended(c, exec_, code)
         return code
+
+    def _exec_ended(self, c: Container, exec_: Exec, code: int) -> None:
+        """Record an exec's end; in memory at least, whatever the store says."""
+        exec_.doc.update(running=False, exit_code=code, pid=0)
+        exec_.process = None
+        try:
+            with self.store.tx():
+                if exec_.id in self.execs:
+                    self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
+                if c.vfs is not None and not c.removed:
+                    try:
+                        self.store.put_upper(c.id, c.vfs.upper_state())
+                    except Exception:
+                        log.exception("saving container %s's files failed", c.short)
+                self.events.emit(
+                    "container",
+                    "exec_die",
+                    c.id,
+                    c.event_attributes(execID=exec_.id, exitCode=str(code)),
+                )
+        except Exception:
+            log.exception("recording the end of exec %s failed", exec_.id[:12])
 
     # ------------------------------------------------------------------ volumes & networks
     def _volume_users(self, name: str) -> list[Container]:

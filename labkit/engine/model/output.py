@@ -1,15 +1,89 @@
-"""Output to clients: framing (multiplexed or raw) and pumping a hijacked stdin into a process."""
+"""Output to clients: framing (multiplexed or raw), the bounded queue of output waiting
+for one attached client, and pumping a hijacked stdin into a process.
+
+No client can make the engine queue output without end: what waits for an attached
+client (``docker attach``, ``docker exec``) is held in an :class:`OutputQueue` of a few
+bytes' worth; once it is full the process that writes waits at its next scheduling
+point (the model's ``throttle``), as a real process blocks on a full pipe and as
+dockerd's 1 MiB stream buffer makes it block. A client that follows logs reads them
+from the store instead, at its own pace.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from labkit.engine.model.clock import rfc3339_fixed
 from labkit.engine.model.versions import older_than
 from labkit.engine.replies import MULTIPLEXED_TYPE, RAW_STREAM_TYPE, Hijacked
 from labkit.wire.frames import encode_frame
+
+# Bytes written to a client between two waits for it to take them.
+PIECE = 64 << 10
+
+
+class OutputQueue:
+    """Output items ``(t, stream, data)`` waiting for one client, and ``None`` at the end.
+
+    ``put_nowait`` never refuses (the writer cannot wait there); ``full`` says the writer
+    should wait (:meth:`room`) before it writes more.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.closed = False
+        self._items: deque[Any] = deque()
+        self._getter: asyncio.Future[None] | None = None
+        self._room: asyncio.Event | None = None
+
+    @property
+    def full(self) -> bool:
+        return self.size >= self.limit and not self.closed
+
+    def put_nowait(self, item: Any) -> None:
+        if self.closed:
+            return
+        self._items.append(item)
+        if item is not None:
+            self.size += len(item[2])
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._getter = asyncio.get_running_loop().create_future()
+            try:
+                await self._getter
+            finally:
+                self._getter = None
+        item = self._items.popleft()
+        if item is not None:
+            self.size -= len(item[2])
+            if self._room is not None and self.size < self.limit // 2:
+                self._room.set()
+                self._room = None
+        return item
+
+    async def room(self) -> None:
+        """Wait until the client has taken half of what waits (or gone)."""
+        while self.full:
+            if self._room is None:
+                self._room = asyncio.Event()
+            await self._room.wait()
+
+    def close(self) -> None:
+        """Nobody reads any more: drop what waits, let writers go on."""
+        self.closed = True
+        self._items.clear()
+        self.size = 0
+        if self._room is not None:
+            self._room.set()
+            self._room = None
 
 
 def content_type(tty: bool, api_version: str | None = None) -> str:
@@ -27,9 +101,16 @@ def frame(tty: bool, stream: int, data: bytes, t: int | None = None) -> bytes:
 
 
 async def pump_stdin(
-    conn: Hijacked, feed: Callable[[bytes], None], on_eof: Callable[[], None] | None
+    conn: Hijacked,
+    feed: Callable[[bytes], None],
+    on_eof: Callable[[], None] | None,
+    room: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Client bytes into the process; ``on_eof`` when the client closes its side."""
+    """Client bytes into the process; ``on_eof`` when the client closes its side.
+
+    ``room`` waits while the process has not read what it was given: a client that
+    sends faster than the process reads is slowed down, not buffered without end.
+    """
     while True:
         try:
             data = await conn.read()
@@ -40,23 +121,27 @@ async def pump_stdin(
                 on_eof()
             return
         feed(data)
+        if room is not None:
+            await room()
 
 
 async def relay(
     conn: Hijacked,
-    queue: asyncio.Queue[Any],
+    queue: OutputQueue,
     tty: bool,
     stdout: bool,
     stderr: bool,
 ) -> None:
-    """Output items ``(t, stream, data)`` to the client until the ``None`` that ends them."""
+    """Output items ``(t, stream, data)`` to the client until the ``None`` that ends them,
+    a piece at a time, each waiting until the client has taken the one before."""
     while True:
         item = await queue.get()
         if item is None:
             return
         _t, stream, data = item
         if (stream == 1 and stdout) or (stream == 2 and stderr) or (tty and stream == 1):
-            if conn.closed:
-                return
-            conn.write(frame(tty, stream, data))
-            await conn.drain()
+            for start in range(0, len(data), PIECE):
+                if conn.closed:
+                    return
+                conn.write(frame(tty, stream, data[start : start + PIECE]))
+                await conn.drain()

@@ -4,16 +4,26 @@ WAL and ``synchronous=FULL`` make every committed transaction durable: the
 engine can be killed at any moment (kill -9 included) and comes back with all
 it had committed and nothing half-written. Records are JSON documents keyed by
 id; container logs are rows, so that they never have to sit in memory.
+
+Logs are written in batches (:meth:`Store.flush_logs`, which the engine calls a
+fraction of a second after output, or sooner when much is waiting) and without a
+disk sync of their own: a crash of the machine may lose the last moments of output,
+never a committed change of state (the next state change's sync covers them too).
+They are bounded per container and in total, oldest first, and the space they
+leave is given back to the file system (``auto_vacuum=INCREMENTAL``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("labkit.engine.model")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,6 +46,18 @@ MAX_EVENTS = 10_000  # older events are dropped; dockerd keeps far fewer
 # as dockerd's json-file driver rotates with --log-opt max-size: a learner's endless
 # `while true; do echo; done` must not fill the disk of a shared hub.
 MAX_LOG_BYTES = 16 << 20
+MAX_TOTAL_LOG_BYTES = 256 << 20  # all containers' output together
+LOG_PAGE = 256  # rows read at a time (a row holds at most LOG_ROW bytes)
+LOG_ROW = 16 << 10  # output is stored in rows of at most this (dockerd's 16 KiB messages)
+VACUUM_PAGES = 512  # free pages given back to the file system at a time (a few ms)
+VACUUM_KEEP = 1024  # free pages kept for new rows to reuse rather than given back
+WAL_LIMIT = 8 << 20  # the write-ahead log is cut back to this after a checkpoint
+_INT64_MAX = (1 << 63) - 1
+
+
+def _clamp(ns: int | None) -> int | None:
+    """A time for a query: SQLite integers are 64-bit."""
+    return None if ns is None else max(-_INT64_MAX, min(ns, _INT64_MAX))
 
 
 def _dumps(doc: Any) -> str:
@@ -45,17 +67,46 @@ def _dumps(doc: Any) -> str:
 class Store:
     """A thin layer over sqlite3: documents, logs, events and a key-value ``meta``."""
 
-    def __init__(self, path: Path, max_log_bytes: int = MAX_LOG_BYTES) -> None:
+    def __init__(
+        self,
+        path: Path,
+        max_log_bytes: int = MAX_LOG_BYTES,
+        max_total_log_bytes: int = MAX_TOTAL_LOG_BYTES,
+    ) -> None:
         self.path = path
         self.max_log_bytes = max_log_bytes
-        self._log_sizes: dict[str, int] = {}  # bytes of output stored, per container seen
+        self.max_total_log_bytes = max_total_log_bytes
+        self._log_sizes: dict[str, int] = {}  # bytes of output stored, per container
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._incremental_vacuum()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         self.db.execute("PRAGMA cache_size=-1024")  # 1 MB: memory matters more than speed
         self.db.executescript(SCHEMA)
         self._depth = 0
         self._pending_logs: list[tuple[str, int, int, bytes]] = []
+        self.pending_bytes = 0  # output waiting for flush_logs
+        self._freed = 0  # bytes deleted since space was last given back
+        # Called with the ids of the containers whose output flush_logs has just written.
+        self.on_flush: Callable[[set[str]], None] | None = None
+        self._count_logs()
+
+    def _incremental_vacuum(self) -> None:
+        """Have deleted pages given back to the file system on request (reclaim()). A file
+        made before this needs one full VACUUM to change its mode."""
+        try:
+            if self.db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+                return
+            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            if self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                self.db.execute("VACUUM")
+        except sqlite3.Error as exc:
+            log.warning("state.db keeps deleted space for reuse only (%s)", exc)
+
+    def _count_logs(self) -> None:
+        rows = self.db.execute("SELECT cid, sum(length(data)) FROM logs GROUP BY cid").fetchall()
+        self._log_sizes = {cid: int(size or 0) for cid, size in rows}
 
     def close(self) -> None:
         self.flush_logs()
@@ -135,42 +186,116 @@ class Store:
                 self.db.execute("DELETE FROM events WHERE seq <= ?", (cur.lastrowid - MAX_EVENTS,))
 
     def events(self, since: int, until: int | None) -> list[dict[str, Any]]:
-        sql, args = "SELECT doc FROM events WHERE t >= ?", [since]
+        sql, args = "SELECT doc FROM events WHERE t >= ?", [_clamp(since)]
         if until is not None:
             sql += " AND t <= ?"
-            args.append(until)
+            args.append(_clamp(until))
         rows = self.db.execute(sql + " ORDER BY seq", args).fetchall()
         return [json.loads(doc) for (doc,) in rows]
 
     # logs ------------------------------------------------------------------------
     def append_log(self, cid: str, t: int, stream: int, data: bytes) -> None:
-        """Queued, written by :meth:`flush_logs` (the engine flushes once per loop turn)."""
+        """Queued, written by :meth:`flush_logs` (rows of at most :data:`LOG_ROW` bytes)."""
         self._pending_logs.append((cid, t, stream, data))
+        self.pending_bytes += len(data)
 
-    def flush_logs(self) -> None:
+    def flush_logs(self) -> set[str]:
+        """Write the queued output in one transaction; the ids of the containers it was for.
+
+        Past a container's limit its oldest rows go (down to three quarters of the limit),
+        rows of this very batch included, so a burst bigger than the limit never reaches
+        the disk whole; past the total limit, the biggest containers' oldest rows go.
+        """
         if not self._pending_logs:
-            return
+            return set()
         rows, self._pending_logs = self._pending_logs, []
+        self.pending_bytes = 0
         added: dict[str, int] = {}
         for cid, _t, _stream, data in rows:
             added[cid] = added.get(cid, 0) + len(data)
-        with self.tx():
-            before = {cid: self._log_size(cid) for cid in added}
-            self.db.executemany("INSERT INTO logs(cid, t, stream, data) VALUES (?,?,?,?)", rows)
-            for cid, size in added.items():
-                total = before[cid] + size
-                if total > self.max_log_bytes:
-                    total -= self._drop_oldest_logs(cid, total - self.max_log_bytes * 3 // 4)
-                self._log_sizes[cid] = total
+        skip: dict[str, int] = {}  # per container: bytes of this batch that go unwritten
+        clear: list[str] = []  # containers whose stored rows all go
+        trim: dict[str, int] = {}  # containers whose oldest stored rows go, at least these bytes
+        for cid, size in added.items():
+            before = self._log_sizes.get(cid, 0)
+            if before + size <= self.max_log_bytes:
+                continue
+            need = before + size - self.max_log_bytes * 3 // 4
+            if need >= before:
+                clear.append(cid)
+                skip[cid] = need - before
+            else:
+                trim[cid] = need
+        if skip:
+            kept = []
+            for row in rows:
+                left = skip.get(row[0], 0)
+                if left > 0:
+                    skip[row[0]] = left - len(row[3])
+                    added[row[0]] -= len(row[3])
+                    continue
+                kept.append(row)
+            rows = kept
+        outer = self._depth > 0
+        try:
+            if not outer:  # output needs no sync of its own (see the module's docstring)
+                self.db.execute("PRAGMA synchronous=NORMAL")
+            with self.tx():
+                for cid in clear:
+                    self._freed += self._log_sizes.get(cid, 0)
+                    self.db.execute("DELETE FROM logs WHERE cid=?", (cid,))
+                    self._log_sizes[cid] = 0
+                for cid, need in trim.items():
+                    self._log_sizes[cid] -= self._drop_oldest_logs(cid, need)
+                self.db.executemany("INSERT INTO logs(cid, t, stream, data) VALUES (?,?,?,?)", rows)
+                for cid, size in added.items():
+                    self._log_sizes[cid] = self._log_sizes.get(cid, 0) + size
+                self._bound_total()
+        finally:
+            if not outer:
+                self.db.execute("PRAGMA synchronous=FULL")
+        cids = set(added)
+        if self.on_flush is not None:
+            self.on_flush(cids)
+        return cids
 
-    def _log_size(self, cid: str) -> int:
-        size = self._log_sizes.get(cid)
-        if size is None:  # first output since the engine started: count what is stored
-            row = self.db.execute(
-                "SELECT coalesce(sum(length(data)), 0) FROM logs WHERE cid=?", (cid,)
-            ).fetchone()
-            size = int(row[0])
-        return size
+    def _bound_total(self) -> None:
+        """Past the total limit, the biggest containers lose their oldest output first."""
+        total = sum(self._log_sizes.values())
+        if total <= self.max_total_log_bytes:
+            return
+        need = total - self.max_total_log_bytes * 3 // 4
+        for cid in sorted(self._log_sizes, key=self._log_sizes.__getitem__, reverse=True):
+            if need <= 0:
+                break
+            share = min(need, self._log_sizes[cid])
+            dropped = self._drop_oldest_logs(cid, share)
+            self._log_sizes[cid] -= dropped
+            need -= dropped
+
+    def reclaim(self, pages: int = VACUUM_PAGES) -> bool:
+        """Give space freed by deleted output back to the file system, one bounded step
+        (outside any transaction); True while there is more to give back."""
+        if self._depth or self._freed <= 0:
+            return False
+        try:
+            free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
+            if free <= VACUUM_KEEP:
+                self._freed = 0
+                return False
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                self.db.executescript(f"PRAGMA incremental_vacuum({min(pages, free)})")
+            finally:
+                self.db.execute("PRAGMA synchronous=FULL")
+            return True
+        except sqlite3.Error as exc:
+            log.warning("could not give freed space back: %s", exc)
+            self._freed = 0
+            return False
+
+    def log_size(self, cid: str) -> int:
+        return self._log_sizes.get(cid, 0)
 
     def _drop_oldest_logs(self, cid: str, at_least: int) -> int:
         """Delete a container's oldest rows, ``at_least`` bytes of them; the bytes deleted."""
@@ -187,28 +312,82 @@ class Store:
             cursor.close()
         if last is not None:
             self.db.execute("DELETE FROM logs WHERE cid=? AND seq<=?", (cid, last))
+        self._freed += dropped
         return dropped
 
     def read_logs(self, cid: str) -> Iterator[tuple[int, int, bytes]]:
         """``(t, stream, data)`` rows of one container, oldest first."""
         self.flush_logs()
         last = 0
-        while True:  # pages, so that no statement stays open while the caller awaits
-            rows = self.db.execute(
-                "SELECT seq, t, stream, data FROM logs "
-                "WHERE cid=? AND seq>? ORDER BY seq LIMIT 500",
-                (cid, last),
-            ).fetchall()
-            if not rows:
-                return
+        while rows := self.log_page(cid, last):
             for seq, t, stream, data in rows:
                 last = seq
-                yield t, stream, bytes(data)
+                yield t, stream, data
+
+    def _log_filter(
+        self, streams: Sequence[int] | None, since: int | None, until: int | None
+    ) -> tuple[str, list[Any]]:
+        sql, args = "", []
+        if streams is not None and len(streams) == 1:
+            sql += " AND stream=?"
+            args.append(streams[0])
+        if since is not None:
+            sql += " AND t>=?"
+            args.append(_clamp(since))
+        if until is not None:
+            sql += " AND t<=?"
+            args.append(_clamp(until))
+        return sql, args
+
+    def log_page(
+        self,
+        cid: str,
+        after: int,
+        upto: int | None = None,
+        streams: Sequence[int] | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int = LOG_PAGE,
+    ) -> list[tuple[int, int, int, bytes]]:
+        """The next rows ``(seq, t, stream, data)`` after ``after`` (up to ``upto``): a page
+        at a time, so that a reader holds a position, never the whole log."""
+        sql, args = self._log_filter(streams, since, until)
+        if upto is not None:
+            sql += " AND seq<=?"
+            args.append(upto)
+        rows = self.db.execute(
+            f"SELECT seq, t, stream, data FROM logs WHERE cid=? AND seq>?{sql} "
+            "ORDER BY seq LIMIT ?",
+            (cid, after, *args, limit),
+        ).fetchall()
+        return [(seq, t, stream, bytes(data)) for seq, t, stream, data in rows]
+
+    def last_log_seq(self, cid: str) -> int:
+        row = self.db.execute("SELECT max(seq) FROM logs WHERE cid=?", (cid,)).fetchone()
+        return int(row[0] or 0)
+
+    def tail_start(
+        self,
+        cid: str,
+        count: int,
+        streams: Sequence[int] | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> int:
+        """The position to read after for the last ``count`` rows that pass the filter."""
+        if count <= 0:
+            return self.last_log_seq(cid)
+        sql, args = self._log_filter(streams, since, until)
+        row = self.db.execute(
+            f"SELECT seq FROM logs WHERE cid=?{sql} ORDER BY seq DESC LIMIT 1 OFFSET ?",
+            (cid, *args, min(count, _INT64_MAX) - 1),
+        ).fetchone()
+        return int(row[0]) - 1 if row else 0
 
     def delete_logs(self, cid: str) -> None:
         with self.tx():
             self.db.execute("DELETE FROM logs WHERE cid=?", (cid,))
-        self._log_sizes.pop(cid, None)
+        self._freed += self._log_sizes.pop(cid, 0)
 
     def latest_time(self) -> int:
         """The latest instant recorded anywhere: a fixed clock resumes after it."""
