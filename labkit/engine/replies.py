@@ -8,7 +8,6 @@ model.
 
 from __future__ import annotations
 
-import json
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -19,6 +18,8 @@ from collections.abc import (
 )
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from labkit.engine import goparse
 
 JSON_TYPE = "application/json"
 MULTIPLEXED_TYPE = "application/vnd.docker.multiplexed-stream"
@@ -84,21 +85,23 @@ class Request:
         raise ApiError(400, f"invalid value for {name}: {value!r} is not a boolean")
 
     def int_arg(self, name: str, default: int | None = None) -> int | None:
+        """An integer as dockerd reads one (``strconv.Atoi``), with its message when it
+        is not: ``strconv.Atoi: parsing "1e20": invalid syntax`` (a 400)."""
         value = self.arg(name)
         if value is None or value == "":
             return default
         try:
-            return int(value)
-        except ValueError:
-            raise ApiError(400, f"invalid value for {name}: {value!r} is not an integer") from None
+            return goparse.atoi(value)
+        except goparse.NumError as exc:
+            raise ApiError(400, str(exc)) from None
 
     def json(self, default: Any = None) -> Any:
         """The body as JSON; an empty body gives ``default``; bad JSON is a 400."""
         if not self.body.strip():
             return default
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return goparse.loads(self.body)
+        except goparse.JSONInputError as exc:
             raise ApiError(400, f"invalid JSON in request body: {exc}") from None
 
     def filters(self, allowed: Collection[str] | None = None) -> dict[str, list[str]]:
@@ -112,9 +115,9 @@ class Request:
         if not raw:
             return {}
         try:
-            data = json.loads(raw)
-        except ValueError:
-            raise ApiError(400, f"invalid filter: {raw!r} is not JSON") from None
+            data = goparse.loads(raw)
+        except goparse.JSONInputError as exc:
+            raise ApiError(400, f"invalid filter: {raw[:200]!r} is not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ApiError(400, "invalid filter: expected a JSON object of lists")
         out: dict[str, list[str]] = {}

@@ -166,7 +166,10 @@ async def put_archive(req: Request, id: str) -> Reply:
     vfs = engine.container_fs(c)
     full, info = _stat(vfs, path, id)
     if info.kind == "link":
-        info = vfs.stat(full, follow_symlinks=True)
+        try:
+            info = vfs.stat(full, follow_symlinks=True)
+        except OSError:  # a link to nowhere, or a loop of links
+            raise _missing(path, id) from None
     if info.kind != "dir":
         raise ApiError(400, "extraction point is not a directory")
     no_clobber = req.flag("noOverwriteDirNonDir")

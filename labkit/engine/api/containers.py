@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from labkit.engine import goparse
 from labkit.engine.model.clock import parse_api_time
 from labkit.engine.model.containers import Container
 from labkit.engine.model.errors import NotModified
@@ -32,13 +33,14 @@ PRUNE_FILTERS = frozenset({"label", "label!", "until"})
 
 
 def _time_arg(req: Request, name: str) -> int | None:
+    """``since``/``until`` of the logs: dockerd's message (strconv's) when it is not a time."""
     value = req.arg(name)
     if value in (None, "", "0"):
         return None
     try:
         return parse_api_time(value, req.engine.now())
-    except ValueError:
-        raise ApiError(400, f"invalid value for {name}: {value!r} is not a time") from None
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 # ------------------------------------------------------------------ list / create / inspect
@@ -81,6 +83,23 @@ async def start_container(req: Request, id: str) -> Reply:
 
 def _timeout(req: Request) -> int | None:
     return req.int_arg("t", req.int_arg("timeout"))
+
+
+def resize_args(req: Request) -> tuple[int, int]:
+    """``h`` and ``w`` as dockerd reads them (``httputils.Uint32Value``), with its 400s."""
+    sizes = []
+    for name, what in (("h", "height"), ("w", "width")):
+        text = req.arg(name) or ""
+        digits = text[1:] if text.startswith("-") else text
+        refusal = f"invalid resize {what} {goparse.quote(text)}"
+        try:
+            value = goparse.parse_uint(digits, 32)
+        except goparse.NumError as exc:
+            raise ApiError(400, f"{refusal}: {exc.reason}") from None
+        if text.startswith("-"):
+            raise ApiError(400, f"{refusal}: value out of range")
+        sizes.append(value)
+    return sizes[0], sizes[1]
 
 
 async def stop_container(req: Request, id: str) -> Reply:
@@ -136,7 +155,8 @@ async def rename_container(req: Request, id: str) -> Reply:
 async def resize_container(req: Request, id: str) -> Reply:
     engine = req.engine
     c = engine.container(id)
-    engine.resize(c.process, req.int_arg("h"), req.int_arg("w"))
+    height, width = resize_args(req)
+    engine.resize(c.process, height, width)
     return EmptyReply(200)
 
 
@@ -223,12 +243,14 @@ async def attach_container(req: Request, id: str) -> Reply:
 
 # ------------------------------------------------------------------ logs
 def _tail(value: str | None) -> int | None:
-    if value in (None, "", "all"):
+    """How many lines ``tail`` asks for; None for all. As dockerd reads it: anything that
+    is not a number (``all``, ``1e20``, a number out of range) or is negative means all."""
+    if value is None:
         return None
     try:
-        n = int(value)
-    except ValueError:
-        raise ApiError(400, f"invalid value for tail: {value!r}: use a number or all") from None
+        n = goparse.atoi(value)
+    except goparse.NumError:
+        return None
     return None if n < 0 else n
 
 

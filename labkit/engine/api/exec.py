@@ -7,6 +7,7 @@ import contextlib
 import functools
 from typing import Any
 
+from labkit.engine.api.containers import resize_args
 from labkit.engine.model.errors import ExecStartFailed
 from labkit.engine.model.output import OutputQueue, content_type, frame, pump_stdin, relay
 from labkit.engine.model.validate import EXEC_CONFIG, EXEC_START, check
@@ -112,7 +113,9 @@ async def inspect_exec(req: Request, id: str) -> Reply:
 
 async def resize_exec(req: Request, id: str) -> Reply:
     engine = req.engine
-    engine.resize(engine.exec_(id).process, req.int_arg("h"), req.int_arg("w"))
+    exec_ = engine.exec_(id)
+    height, width = resize_args(req)
+    engine.resize(exec_.process, height, width)
     return EmptyReply(200)
 
 

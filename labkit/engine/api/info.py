@@ -130,8 +130,8 @@ def _time(req: Request, name: str, now: int) -> int | None:
         return None
     try:
         return parse_api_time(value, now)
-    except ValueError:
-        raise ApiError(400, f"invalid value for {name}: {value!r} is not a time") from None
+    except ValueError as exc:  # strconv's message, as dockerd gives it
+        raise ApiError(400, str(exc)) from None
 
 
 async def events(req: Request) -> Reply:
@@ -140,6 +140,11 @@ async def events(req: Request) -> Reply:
     filters = req.filters()
     now = engine.now()
     since, until = _time(req, "since", now), _time(req, "until", now)
+    if until is not None and since is not None and until < since:
+        raise ApiError(
+            400,
+            f"`since` time ({req.arg('since')}) cannot be after `until` time ({req.arg('until')})",
+        )
     history: list[dict[str, Any]] = []
     if since is not None or until is not None:
         history = engine.events.history(since or 0, until)

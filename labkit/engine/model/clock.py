@@ -13,6 +13,8 @@ import re
 import time
 from datetime import datetime, timedelta, timezone
 
+from labkit.engine import goparse
+
 NS = 1_000_000_000
 STEP_NS = 1_000_000  # one millisecond per reading of a fixed clock
 ZERO_TIME = "0001-01-01T00:00:00Z"  # what Go prints for a time that was never set
@@ -93,19 +95,25 @@ def rfc3339_fixed(ns: int) -> str:
 
 
 def parse_api_time(value: str, now_ns: int) -> int:
-    """dockerd's ``since``/``until`` values: unix seconds (``1700000000.5``), RFC3339, or a
-    duration back from now (``10m``, ``1h30m``). ValueError on anything else."""
+    """dockerd's ``since``/``until`` values: unix seconds (``1700000000.5``), as dockerd
+    reads them (``strconv.ParseInt`` on each part); and, as the docker CLI would turn
+    them into those, RFC3339 and a duration back from now (``10m``, ``1h30m``).
+    ValueError on anything else, with strconv's message, as dockerd gives it."""
+    try:
+        return goparse.timestamp_ns(value)
+    except goparse.NumError as exc:
+        refusal = exc
     value = value.strip()
-    if re.fullmatch(r"\d+(\.\d{1,9})?", value):
-        whole, _, frac = value.partition(".")
-        return int(whole) * NS + int(frac.ljust(9, "0") or 0)
-    if re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", value):
+    if re.fullmatch(r"(\d+(\.\d+)?(ns|us|ms|s|m|h))+", value) and len(value) < 64:
         units = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": NS, "m": 60 * NS, "h": 3600 * NS}
         total = 0.0
         for amount, _, unit in re.findall(r"(\d+(\.\d+)?)(ns|us|ms|s|m|h)", value):
             total += float(amount) * units[unit]
         return now_ns - int(total)
-    return parse_instant(value)
+    try:
+        return parse_instant(value)
+    except (ValueError, OverflowError):
+        raise ValueError(str(refusal)) from None
 
 
 def human_duration(seconds: float) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from labkit.engine import goparse
 from labkit.engine.model import catalogue, refs
 from labkit.engine.model.clock import Clock, parse_instant
 from labkit.engine.model.containers import VALID_NAME, Container, new_state
@@ -939,7 +940,7 @@ class Engine:
                 if wait_s < 0:
                     await asyncio.shield(fut)
                 else:
-                    await asyncio.wait_for(asyncio.shield(fut), max(wait_s, 0.05))
+                    await asyncio.wait_for(asyncio.shield(fut), min(max(wait_s, 0.05), 1e9))
             except asyncio.TimeoutError:
                 if c.running and c.process is not None:
                     self.kill_container(c, str(SIGKILL))
@@ -1008,13 +1009,12 @@ class Engine:
 
     def prune_containers(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted = []
+        limit = _parse_until(filters["until"][-1], self.now()) if "until" in filters else None
         for c in list(self.containers.values()):
             if c.running or not _labels_match(c.config.get("Labels") or {}, filters):
                 continue
-            if "until" in filters:
-                limit = _parse_until(filters["until"][-1], self.now())
-                if c.doc["created"] > limit:
-                    continue
+            if limit is not None and c.doc["created"] > limit:
+                continue
             self._destroy_now(c)
             deleted.append(c.id)
         if deleted:
@@ -1401,5 +1401,7 @@ def _parse_until(value: str, now: int) -> int:
 
     try:
         return parse_api_time(value, now)
-    except ValueError:
-        raise BadRequest(f"invalid until filter: {value!r}") from None
+    except ValueError:  # dockerd's words (GetTimestamp), as a 400
+        raise BadRequest(
+            f"failed to parse value as time or duration: {goparse.quote(value)}"
+        ) from None

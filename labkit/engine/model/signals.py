@@ -51,8 +51,8 @@ def parse_signal(text: str | None, default: int = SIGKILL) -> int:
     """``KILL``, ``SIGKILL`` or ``9``; 400 ``Invalid signal: X`` otherwise, like dockerd."""
     if text is None or text == "":
         return default
-    if text.isdigit():
-        number = int(text)
+    if text.isascii() and text.isdigit():  # Go's digits only (Python's include others)
+        number = int(text) if len(text) < 20 else 0
         if 0 < number <= 64:
             return number
         raise BadRequest(f"Invalid signal: {text}")

@@ -6,9 +6,12 @@ type, instead of a traceback.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from labkit.engine import goparse
 from labkit.engine.model.errors import BadRequest
+from labkit.engine.model.limits import MIN_CONTAINER_MEMORY
 
 # kinds: str, bool, int, strslice (str | list[str]), strlist, strmap, object, list
 CONTAINER_CONFIG = {
@@ -47,7 +50,7 @@ HOST_CONFIG = {
     "PortBindings": "object",
     "Memory": "int",
     "NanoCpus": "int",
-    "ConsoleSize": "list",
+    "ConsoleSize": "uintpair",
 }
 MOUNT = {"Type": "str", "Source": "str", "Target": "str", "ReadOnly": "bool"}
 EXEC_CONFIG = {
@@ -61,9 +64,9 @@ EXEC_CONFIG = {
     "WorkingDir": "str",
     "Privileged": "bool",
     "DetachKeys": "str",
-    "ConsoleSize": "list",
+    "ConsoleSize": "uintpair",
 }
-EXEC_START = {"Detach": "bool", "Tty": "bool", "ConsoleSize": "list"}
+EXEC_START = {"Detach": "bool", "Tty": "bool", "ConsoleSize": "uintpair"}
 
 _GO_TYPES = {
     "str": "string",
@@ -74,6 +77,7 @@ _GO_TYPES = {
     "strmap": "map[string]string",
     "object": "struct",
     "list": "[]",
+    "uintpair": "uint",
 }
 
 
@@ -100,7 +104,11 @@ def _ok(kind: str, value: Any) -> bool:
     if kind == "bool":
         return isinstance(value, bool)
     if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
+        return _is_int(value, goparse.INT64_MIN, goparse.INT64_MAX)
+    if kind == "uintpair":
+        return isinstance(value, list) and all(
+            _is_int(v, 0, goparse.UINT64_MAX) for v in value if v is not None
+        )
     if kind == "strslice":
         return isinstance(value, str) or (
             isinstance(value, list) and all(isinstance(v, str) for v in value)
@@ -116,6 +124,27 @@ def _ok(kind: str, value: Any) -> bool:
     return True
 
 
+def _is_int(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _culprit(kind: str, value: Any) -> tuple[str, str]:
+    """What Go's decoder names in its type error: the JSON kind (a number with its text,
+    when it is a number that does not fit), and the Go type it was meant for."""
+    go_type = _GO_TYPES[kind]
+    if kind == "strmap" and isinstance(value, dict):
+        bad = next(v for v in value.values() if not isinstance(v, str))
+        return json_kind(bad), "string"
+    if kind == "uintpair" and isinstance(value, list):
+        bad = next(v for v in value if v is not None and not _is_int(v, 0, goparse.UINT64_MAX))
+        if isinstance(bad, (int, float)) and not isinstance(bad, bool):
+            return f"number {goparse.number_text(bad)}", go_type
+        return json_kind(bad), go_type
+    if kind == "int" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"number {goparse.number_text(value)}", go_type
+    return json_kind(value), go_type
+
+
 def check(body: Any, schema: dict[str, str], struct: str) -> dict[str, Any]:
     """``body`` as a dict, or a 400 naming the first field of the wrong type."""
     if body is None:
@@ -124,9 +153,10 @@ def check(body: Any, schema: dict[str, str], struct: str) -> dict[str, Any]:
         raise BadRequest(f"json: cannot unmarshal {json_kind(body)} into Go value of type {struct}")
     for key, kind in schema.items():
         if key in body and not _ok(kind, body[key]):
+            what, go_type = _culprit(kind, body[key])
             raise BadRequest(
-                f"json: cannot unmarshal {json_kind(body[key])} into Go struct field "
-                f"{struct}.{key} of type {_GO_TYPES[kind]}"
+                f"json: cannot unmarshal {what} into Go struct field {struct}.{key} of type "
+                f"{go_type}"
             )
     return body
 
@@ -136,7 +166,21 @@ def check_container_body(body: Any) -> dict[str, Any]:
     host = check(body.get("HostConfig"), HOST_CONFIG, "ContainerConfigWrapper.HostConfig")
     for mount in host.get("Mounts") or []:
         check(mount, MOUNT, "HostConfig.Mounts")
+    check_resources(host)
     return body
+
+
+def check_resources(host: dict[str, Any]) -> None:
+    """dockerd's checks of a container's resources (verifyPlatformContainerResources)."""
+    memory = host.get("Memory") or 0
+    if memory != 0 and memory < MIN_CONTAINER_MEMORY:
+        raise BadRequest("Minimum memory limit allowed is 6MB")
+    cpus = host.get("NanoCpus") or 0
+    count = os.cpu_count() or 1
+    if cpus != 0 and not 0 < cpus <= count * 1_000_000_000:
+        raise BadRequest(
+            f"range of CPUs is from 0.01 to {count}.00, as there are only {count} CPUs available"
+        )
 
 
 def strslice(value: Any) -> list[str] | None:

@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit.engine import goparse
 from labkit.engine.model.clock import rfc3339
 from labkit.engine.model.errors import BadRequest, NotFound
 from labkit.engine.model.store import Store
 
-VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+VALID_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")  # fullmatch: no "\n" at the end
+MAX_NAME_BYTES = 255  # a file name's longest (NAME_MAX)
 
 
 @dataclass
@@ -67,17 +69,31 @@ class VolumeStore:
         """The volume (existing or new) and whether it was created now."""
         if name in self.volumes:
             return self.volumes[name], False
-        if not VALID_NAME.match(name):
-            raise BadRequest(
-                f'create {name}: "{name}" includes invalid characters for a local volume name, '
-                'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
-                "directory, use absolute path"
-            )
+        self.check_name(name)
         volume = Volume(name=name, created=now, labels=dict(labels or {}), anonymous=anonymous)
         self.mountpoint(name).mkdir(parents=True, exist_ok=True)
         self.volumes[name] = volume
         self.store.put("volumes", name, volume.doc())
         return volume, True
+
+    def check_name(self, name: str) -> None:
+        """dockerd's local driver's rules (validateName), and the file system's length."""
+        if len(name) == 1:
+            raise BadRequest(
+                f"create {name}: volume name is too short, names should be at least two "
+                "alphanumeric characters"
+            )
+        if not VALID_NAME.fullmatch(name):
+            raise BadRequest(
+                f"create {name}: {goparse.quote(name)} includes invalid characters for a local "
+                'volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to '
+                "pass a host directory, use absolute path"
+            )
+        if len(name.encode()) > MAX_NAME_BYTES:  # where dockerd's mkdir fails, with a 500
+            raise BadRequest(
+                f"create {name}: mkdir {self.mountpoint(name)}: file name too long (a volume's "
+                f"name is a folder's name: at most {MAX_NAME_BYTES} bytes)"
+            )
 
     def remove(self, name: str) -> None:
         self.volumes.pop(name, None)
