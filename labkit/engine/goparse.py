@@ -103,6 +103,12 @@ def timestamp_ns(text: str) -> int:
 class JSONInputError(ValueError):
     """A request body (or filter) that is not JSON the engine accepts; says why."""
 
+    too_deep = False
+
+
+class TooDeep(JSONInputError):
+    too_deep = True
+
 
 class GoNumber(float):
     """A JSON number with a fraction or exponent, keeping its text for error messages
@@ -131,7 +137,7 @@ def loads(data: bytes | str) -> Any:
     try:
         value = json.loads(data, parse_float=GoNumber, parse_constant=_refuse_constant)
     except RecursionError:
-        raise JSONInputError(_too_deep()) from None
+        raise TooDeep(_too_deep()) from None
     except JSONInputError:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
@@ -141,7 +147,7 @@ def loads(data: bytes | str) -> Any:
             b"{" if isinstance(data, bytes) else "{"
         )
         if brackets > MAX_JSON_DEPTH and depth(value) > MAX_JSON_DEPTH:
-            raise JSONInputError(_too_deep())
+            raise TooDeep(_too_deep())
     return value
 
 

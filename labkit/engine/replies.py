@@ -117,7 +117,8 @@ class Request:
         try:
             data = goparse.loads(raw)
         except goparse.JSONInputError as exc:
-            raise ApiError(400, f"invalid filter: {raw[:200]!r} is not JSON: {exc}") from None
+            why = f": {exc}" if exc.too_deep else ""
+            raise ApiError(400, f"invalid filter: {raw[:200]!r} is not JSON{why}") from None
         if not isinstance(data, dict):
             raise ApiError(400, "invalid filter: expected a JSON object of lists")
         out: dict[str, list[str]] = {}

@@ -214,7 +214,8 @@ async def attach_container(req: Request, id: str) -> Reply:
         try:
             if upto is not None:
                 streams = _streams(want_out, want_err)
-                async for piece in _log_pieces(engine, c, 0, upto, streams, None, None, tty, False):
+                pieces = _log_pieces(engine, c, (0, 0), upto, streams, None, None, tty, False)
+                async for piece in pieces:
                     conn.write(piece)
                     await conn.drain()
             if queue is None:
@@ -272,9 +273,9 @@ async def container_logs(req: Request, id: str) -> Reply:
     engine.flush_logs()
     # Following ends when this run of the container ends (as dockerd's follow does).
     run = c.runs if follow and c.running else None
-    after = 0 if tail is None else store.tail_start(c.id, tail, streams, since, until)
+    start = (0, 0) if tail is None else store.tail_start(c.id, tail, streams, since, until)
     upto = None if run is not None else store.last_log_seq(c.id)
-    body = _log_pieces(engine, c, after, upto, streams, since, until, tty, stamps, run)
+    body = _log_pieces(engine, c, start, upto, streams, since, until, tty, stamps, run)
     return StreamReply(body, content_type(tty, req.api_version))
 
 
@@ -282,10 +283,22 @@ def _streams(want_out: bool, want_err: bool) -> tuple[int, ...]:
     return tuple(n for n, on in ((1, want_out), (2, want_err)) if on)
 
 
+def _lines(data: bytes) -> list[bytes]:
+    """A row's lines, each with its newline (the last may have none: it goes on in the next
+    row). Only \\n ends a line, as for dockerd's log driver."""
+    if b"\n" not in data[:-1]:
+        return [data]
+    parts = data.split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
 async def _log_pieces(
     engine: Any,
     c: Container,
-    after: int,
+    start: tuple[int, int],
     upto: int | None,
     streams: tuple[int, ...],
     since: int | None,
@@ -294,10 +307,12 @@ async def _log_pieces(
     stamps: bool,
     run: int | None = None,
 ) -> AsyncIterator[bytes]:
-    """Framed log rows after position ``after`` (up to ``upto``), in pieces of about
-    PIECE bytes; with ``run``, then new rows as they are stored, until that run ends."""
+    """Log lines from ``start`` (the position to read after, and lines of the first row to
+    leave out) up to row ``upto``, a frame per line as dockerd sends them, in pieces of
+    about PIECE bytes; with ``run``, then new lines as they are stored until that run ends."""
     store = engine.store
     follow = run is not None
+    after, skip = start
     buffer: list[bytes] = []
     size = 0
     waiter: asyncio.Future[None] | None = None
@@ -310,9 +325,13 @@ async def _log_pieces(
                     if buffer:
                         yield b"".join(buffer)
                     return
-                piece = frame(tty, s, data, t if stamps else None)
-                buffer.append(piece)
-                size += len(piece)
+                lines = _lines(data)
+                if skip:
+                    lines, skip = lines[skip:], 0
+                for line in lines:
+                    piece = frame(tty, s, line, t if stamps else None)
+                    buffer.append(piece)
+                    size += len(piece)
                 if size >= PIECE:
                     yield b"".join(buffer)
                     buffer, size = [], 0

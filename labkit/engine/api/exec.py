@@ -67,8 +67,8 @@ async def start_exec(req: Request, id: str) -> Reply:
     want_err = bool(exec_.doc["attach_stderr"])
 
     async def end_of_output() -> None:
-        with contextlib.suppress(BaseException):
-            await exec_.done  # type: ignore[misc]
+        with contextlib.suppress(BaseException):  # shielded: cancelling this must not end it
+            await asyncio.shield(exec_.done)  # type: ignore[arg-type]
         queue.put_nowait(None)
 
     async def session(conn: Hijacked) -> None:

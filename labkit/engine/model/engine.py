@@ -213,11 +213,15 @@ class Engine:
         def ended(task: asyncio.Task[Any]) -> None:
             self._tasks.discard(task)
             if task.cancelled():
-                return
-            exc = task.exception()
-            if exc is None:
-                return
-            log.error("%s failed", what, exc_info=exc)
+                if self.closed:
+                    return
+                exc: BaseException | None = asyncio.CancelledError(f"{what} was cancelled")
+                log.warning("%s was cancelled", what)
+            else:
+                exc = task.exception()
+                if exc is None:
+                    return
+                log.error("%s failed", what, exc_info=exc)
             if on_failure is not None:
                 try:
                     on_failure(exc)
@@ -671,21 +675,24 @@ class Engine:
             resize(height, width)
 
     def _output(self, c: Container, stream: int, data: bytes) -> None:
-        """Every piece of output: into the log (a row per line, long lines in 16 KiB rows,
-        as dockerd's log driver splits them) and to every attached client."""
+        """Every piece of output: into the log and to every attached client, in rows of at
+        most 16 KiB cut after a line where they can be (a longer line is cut, as dockerd's
+        log driver cuts lines into 16 KiB messages). The API gives the lines back one by one."""
         if not data:
             return
         now = self.now()
         start = 0
         size = len(data)
         while start < size:
-            end = data.find(b"\n", start, start + LOG_ROW)
-            end = min(size, start + LOG_ROW) if end < 0 else end + 1
-            line = data[start:end]
+            end = size
+            if size - start > LOG_ROW:
+                cut = data.rfind(b"\n", start, start + LOG_ROW)
+                end = cut + 1 if cut >= 0 else start + LOG_ROW
+            row = data[start:end] if start or end < size else data
             start = end
-            self.store.append_log(c.id, now, stream, line)
+            self.store.append_log(c.id, now, stream, row)
             for queue in c.listeners:
-                queue.put_nowait((now, stream, line))
+                queue.put_nowait((now, stream, row))
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -915,9 +922,9 @@ class Engine:
             )
         self.events.emit("container", "kill", c.id, c.event_attributes(signal=str(signum)))
         c.process.signal(signum)
-        if c.process.exit_code is not None and (c.supervisor is None or c.supervisor.done()):
-            # its process has ended but nobody recorded it (a failed supervisor): do it now
-            self._supervisor_failed(c, RuntimeError("its exit was never recorded"))
+        if c.supervisor is None or c.supervisor.done():
+            # nobody is watching it any more (a failed supervisor): record its end now
+            self._supervisor_failed(c, RuntimeError("nobody was watching it"))
         if signum == SIGKILL and c.status == "paused":
             self._thaw(c)  # as dockerd does: a killed paused container is unpaused to die
         return signum
@@ -1232,7 +1239,7 @@ class Engine:
         exec_.done = self._spawn(
             self._supervise_exec(c, exec_, process),
             f"the supervisor of exec {exec_.id[:12]}",
-            lambda exc: self._exec_ended(c, exec_, EXIT_ENGINE_DIED),
+            lambda exc: self._exec_lost(c, exec_, process),
         )
         return process
 
@@ -1246,6 +1253,12 @@ class Engine:
             return code
         self._exec_ended(c, exec_, code)
         return code
+
+    def _exec_lost(self, c: Container, exec_: Exec, process: Any) -> None:
+        """The task watching an exec died: end its process and record the end."""
+        with contextlib.suppress(Exception):
+            process.signal(SIGKILL)
+        self._exec_ended(c, exec_, EXIT_ENGINE_DIED)
 
     def _exec_ended(self, c: Container, exec_: Exec, code: int) -> None:
         """Record an exec's end; in memory at least, whatever the store says."""

@@ -23,6 +23,9 @@ from labkit.wire.frames import encode_frame
 
 # Bytes written to a client between two waits for it to take them.
 PIECE = 64 << 10
+# What one queued item costs beyond its bytes (a tuple, a bytes object, an int): counted,
+# so that a million one-byte lines weigh what they really weigh.
+ITEM_COST = 128
 
 
 class OutputQueue:
@@ -49,7 +52,7 @@ class OutputQueue:
             return
         self._items.append(item)
         if item is not None:
-            self.size += len(item[2])
+            self.size += len(item[2]) + ITEM_COST
         getter = self._getter
         if getter is not None and not getter.done():
             getter.set_result(None)
@@ -63,7 +66,7 @@ class OutputQueue:
                 self._getter = None
         item = self._items.popleft()
         if item is not None:
-            self.size -= len(item[2])
+            self.size -= len(item[2]) + ITEM_COST
             if self._room is not None and self.size < self.limit // 2:
                 self._room.set()
                 self._room = None

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS images(id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS containers(id TEXT PRIMARY KEY, doc TEXT NOT NULL, upper TEXT);
 CREATE TABLE IF NOT EXISTS logs(
     seq INTEGER PRIMARY KEY AUTOINCREMENT, cid TEXT NOT NULL,
-    t INTEGER NOT NULL, stream INTEGER NOT NULL, data BLOB NOT NULL);
+    t INTEGER NOT NULL, stream INTEGER NOT NULL, data BLOB NOT NULL,
+    lines INTEGER NOT NULL DEFAULT 1);
 CREATE INDEX IF NOT EXISTS logs_by_container ON logs(cid, seq);
 CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY AUTOINCREMENT,
     t INTEGER NOT NULL, doc TEXT NOT NULL);
@@ -49,6 +50,7 @@ MAX_LOG_BYTES = 16 << 20
 MAX_TOTAL_LOG_BYTES = 256 << 20  # all containers' output together
 LOG_PAGE = 256  # rows read at a time (a row holds at most LOG_ROW bytes)
 LOG_ROW = 16 << 10  # output is stored in rows of at most this (dockerd's 16 KiB messages)
+ROW_COST = 128  # what a waiting row costs in memory beyond its bytes
 VACUUM_PAGES = 512  # free pages given back to the file system at a time (a few ms)
 VACUUM_KEEP = 1024  # free pages kept for new rows to reuse rather than given back
 WAL_LIMIT = 8 << 20  # the write-ahead log is cut back to this after a checkpoint
@@ -84,9 +86,10 @@ class Store:
         self.db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         self.db.execute("PRAGMA cache_size=-1024")  # 1 MB: memory matters more than speed
         self.db.executescript(SCHEMA)
+        self._add_lines_column()
         self._depth = 0
-        self._pending_logs: list[tuple[str, int, int, bytes]] = []
-        self.pending_bytes = 0  # output waiting for flush_logs
+        self._pending_logs: list[tuple[str, int, int, bytes, int]] = []
+        self.pending_bytes = 0  # memory the output waiting for flush_logs takes
         self._freed = 0  # bytes deleted since space was last given back
         # Called with the ids of the containers whose output flush_logs has just written.
         self.on_flush: Callable[[set[str]], None] | None = None
@@ -103,6 +106,12 @@ class Store:
                 self.db.execute("VACUUM")
         except sqlite3.Error as exc:
             log.warning("state.db keeps deleted space for reuse only (%s)", exc)
+
+    def _add_lines_column(self) -> None:
+        """Rows used to hold one line each; now a row holds the lines of one write."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(logs)")}
+        if "lines" not in columns:
+            self.db.execute("ALTER TABLE logs ADD COLUMN lines INTEGER NOT NULL DEFAULT 1")
 
     def _count_logs(self) -> None:
         rows = self.db.execute("SELECT cid, sum(length(data)) FROM logs GROUP BY cid").fetchall()
@@ -195,9 +204,11 @@ class Store:
 
     # logs ------------------------------------------------------------------------
     def append_log(self, cid: str, t: int, stream: int, data: bytes) -> None:
-        """Queued, written by :meth:`flush_logs` (rows of at most :data:`LOG_ROW` bytes)."""
-        self._pending_logs.append((cid, t, stream, data))
-        self.pending_bytes += len(data)
+        """Queued, written by :meth:`flush_logs`: a row of at most :data:`LOG_ROW` bytes, the
+        lines of one write (the last maybe unfinished: it goes on in the next row)."""
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+        self._pending_logs.append((cid, t, stream, data, lines))
+        self.pending_bytes += len(data) + ROW_COST
 
     def flush_logs(self) -> set[str]:
         """Write the queued output in one transaction; the ids of the containers it was for.
@@ -211,7 +222,7 @@ class Store:
         rows, self._pending_logs = self._pending_logs, []
         self.pending_bytes = 0
         added: dict[str, int] = {}
-        for cid, _t, _stream, data in rows:
+        for cid, _t, _stream, data, _lines in rows:
             added[cid] = added.get(cid, 0) + len(data)
         skip: dict[str, int] = {}  # per container: bytes of this batch that go unwritten
         clear: list[str] = []  # containers whose stored rows all go
@@ -247,7 +258,9 @@ class Store:
                     self._log_sizes[cid] = 0
                 for cid, need in trim.items():
                     self._log_sizes[cid] -= self._drop_oldest_logs(cid, need)
-                self.db.executemany("INSERT INTO logs(cid, t, stream, data) VALUES (?,?,?,?)", rows)
+                self.db.executemany(
+                    "INSERT INTO logs(cid, t, stream, data, lines) VALUES (?,?,?,?,?)", rows
+                )
                 for cid, size in added.items():
                     self._log_sizes[cid] = self._log_sizes.get(cid, 0) + size
                 self._bound_total()
@@ -373,16 +386,20 @@ class Store:
         streams: Sequence[int] | None = None,
         since: int | None = None,
         until: int | None = None,
-    ) -> int:
-        """The position to read after for the last ``count`` rows that pass the filter."""
+    ) -> tuple[int, int]:
+        """Where the last ``count`` lines that pass the filter begin: the position to read
+        after, and how many lines of the first row read to leave out."""
         if count <= 0:
-            return self.last_log_seq(cid)
+            return self.last_log_seq(cid), 0
         sql, args = self._log_filter(streams, since, until)
         row = self.db.execute(
-            f"SELECT seq FROM logs WHERE cid=?{sql} ORDER BY seq DESC LIMIT 1 OFFSET ?",
-            (cid, *args, min(count, _INT64_MAX) - 1),
+            "SELECT seq, total FROM (SELECT seq, sum(lines) OVER (ORDER BY seq DESC) AS total "
+            f"FROM logs WHERE cid=?{sql}) WHERE total>=? ORDER BY seq DESC LIMIT 1",
+            (cid, *args, min(count, _INT64_MAX)),
         ).fetchone()
-        return int(row[0]) - 1 if row else 0
+        if row is None:
+            return 0, 0
+        return int(row[0]) - 1, int(row[1]) - count
 
     def delete_logs(self, cid: str) -> None:
         with self.tx():
