@@ -52,3 +52,13 @@ def test_the_hub_benchmark_starts_engines_together_and_stops_them() -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     assert "| engines started at the same moment | 3 |" in out.stdout
     assert "until the last one had loaded its model" in out.stdout
+
+
+def test_the_memory_benchmark_runs_every_load() -> None:
+    docker = os.environ.get("LABKIT_TEST_DOCKER_HOST", "")
+    env = {"LABKIT_BENCH_DOCKER_HOST": docker} if docker.startswith("unix://") else {}
+    out = run_bench("memory.py", "--seconds", "0.3", **env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "| 5 clients follow a chatty container's logs and stop reading | " in out.stdout
+    assert "| a gzip bomb, 128 KiB holding 128 MiB, to `docker cp` | " in out.stdout
+    assert "Notes:" not in out.stdout or "no dockerd answered" in out.stdout, out.stdout

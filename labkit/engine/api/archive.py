@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import bz2
 import io
 import json
-import lzma
 import posixpath
 import tarfile
 import zlib
@@ -180,7 +178,7 @@ async def put_archive(req: Request, id: str) -> Reply:
             members = await asyncio.to_thread(read_archive, req.body, limits)
         except UnpackLimit as exc:
             raise ApiError(400, f"cannot unpack into {path}: {exc}") from None
-        except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        except (tarfile.TarError, OSError, EOFError, zlib.error, _LZMAError) as exc:
             raise ApiError(400, f"the request body is not a tar archive: {exc}") from None
         try:
             _untar(vfs, full, members, no_clobber)
@@ -205,6 +203,10 @@ def _room(vfs: Any) -> int | None:
 
 
 # ------------------------------------------------------------------ unpacking with limits
+class _LZMAError(Exception):
+    """Stands for lzma.LZMAError (caught only once lzma is loaded, see read_archive)."""
+
+
 class UnpackLimit(Exception):
     """An archive that would unpack past a limit; the message says which."""
 
@@ -243,8 +245,12 @@ class _Bounded(io.RawIOBase):
         if kind == "gzip":
             self._inner = _GzipStream(self._raw)
         elif kind == "bzip2":
+            import bz2  # here, not at start: the engine's memory at rest matters
+
             self._inner = bz2.BZ2File(self._raw)
         else:
+            import lzma
+
             self._inner = lzma.LZMAFile(self._raw)  # noqa: SIM115
 
     def readable(self) -> bool:
@@ -301,6 +307,17 @@ def read_archive(body: bytes, limits: Unpack) -> list[Member]:
     """Every entry of a tar (plain, gzip, bzip2 or xz), read with the limits: meant for a
     thread, since decompressing is slow. Raises UnpackLimit, or tarfile's errors."""
     kind = next((name for magic, name in _MAGIC if body.startswith(magic)), None)
+    if kind == "xz":
+        import lzma
+
+        try:
+            return _read_tar(body, kind, limits)
+        except lzma.LZMAError as exc:
+            raise _LZMAError(str(exc)) from None
+    return _read_tar(body, kind, limits)
+
+
+def _read_tar(body: bytes, kind: str | None, limits: Unpack) -> list[Member]:
     source: Any = io.BytesIO(body)
     if kind is not None:
         source = io.BufferedReader(_Bounded(body, kind, limits.max_stream), _READ)

@@ -85,12 +85,9 @@ class Engine:
         seed: str | None,
         limits: EngineLimits | None = None,
     ) -> None:
-        from labkit.engine.runtime.memory import MemoryAccount
-
         self.home = home
         self.limits = limits or EngineLimits()
-        # All containers' memory together (each container's account is a child of it).
-        self.memory = MemoryAccount(self.limits.memory_total, name="engine")
+        self._memory: Any = None
         self.store = store
         self.clock = clock
         self.ids = IdSource(seed, int(store.get_meta("id_counter", "0") or 0))
@@ -187,6 +184,16 @@ class Engine:
         if self._reclaim_handle is not None:
             self._reclaim_handle.cancel()
         self.store.close()
+
+    @property
+    def memory(self) -> Any:
+        """All containers' memory together (runtime.memory.MemoryAccount; each container's
+        account is a child of it), made on first use: the runtime loads with the first run."""
+        if self._memory is None:
+            from labkit.engine.runtime.memory import MemoryAccount
+
+            self._memory = MemoryAccount(self.limits.memory_total, name="engine")
+        return self._memory
 
     @property
     def process_class(self) -> Any:
