@@ -45,7 +45,7 @@ from engine import DEFAULT_DOCKER, README, answers, http, peer_pid, rss_mb, writ
 from labkit.engine import control  # noqa: E402
 
 START, END = "<!-- memory:start -->", "<!-- memory:end -->"
-LINE = "a line of output that goes on and on, as a chatty program's logs do, for a while"
+LINE = "a line of output that goes on and on, as the logs of a chatty program do, for a while"
 CHATTY = ["sh", "-c", f"while true; do echo '{LINE}'; done"]
 
 
