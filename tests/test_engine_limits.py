@@ -426,3 +426,70 @@ def test_a_paused_busy_loop_makes_no_progress_and_uses_no_cpu(engine: LabEngine)
     docker(engine.env, "unpause", cid)
     wait_for(lambda: int(last()) > int(frozen))
     docker(engine.env, "rm", "-f", cid)
+
+
+# ---------------------------------------------------------------- the runtime's own bounds
+def run_sh(command: str, limit: int | None = 8 << 20) -> tuple[bytes, bytes, int, bool]:
+    """Run ``sh -c command`` in a simulated process with a memory limit: its stdout, stderr,
+    exit code and whether it was OOM-killed."""
+    from labkit.engine.runtime import VFS, Process, image_rootfs
+    from labkit.engine.runtime.memory import MemoryAccount
+
+    async def go() -> tuple[bytes, bytes, int, bool]:
+        out = {1: bytearray(), 2: bytearray()}
+        account = MemoryAccount(limit) if limit else None
+        fs = VFS(image_rootfs("busybox"))
+        if account is not None:
+            fs.quota = account.try_add
+        process = Process(
+            ["sh", "-c", command], fs=fs, env={}, hostname="c0ffee", clock=time.time,
+            on_output=lambda stream, data: out[stream].extend(data), memory=account,
+        )  # fmt: skip
+        process.start()
+        process.close_stdin()
+        code = await asyncio.wait_for(process.wait(), 60)
+        return bytes(out[1]), bytes(out[2]), code, process.oom_killed
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "x=a; while true; do x=$x$x; done",  # a variable
+        "x=$(yes)",  # a command substitution
+        "yes | sort",  # input read to its end
+        "tail -n 1 /dev/zero",  # a device read to its end (tail keeps it all)
+        "x=$(printf '%03000000d' 0); while true; do x=\"$x$x\"; done",  # a quoted expansion
+        "x=$(printf '%05000000d' 0); cat <<EOF\n$x$x$x$x\nEOF",  # a here-document
+        "set -- $(seq 1 2000000); echo $#",  # words split from a long value
+    ],
+)
+def test_what_a_process_grows_is_counted_and_ends_in_an_oom_kill(command: str) -> None:
+    _out, _err, code, oom = run_sh(command)
+    assert (code, oom) == (137, True)
+
+
+def test_a_file_that_does_not_fit_fails_as_on_a_full_disk() -> None:
+    out, err, code, oom = run_sh("printf '%020000000d' 0 > /big; echo $?; ls /big")
+    assert not oom and code == 0
+    assert b"No space left on device" in err and out.startswith(b"1\n")
+
+
+def test_a_pipe_pushes_back_and_a_gone_reader_ends_its_writer() -> None:
+    assert run_sh("yes | head -n 2") == (b"y\ny\n", b"", 0, False)
+    assert run_sh("cat /dev/zero | head -c 100000 | wc -c")[0] == b"100000\n"
+    # the writer waits on the full pipe instead of filling the memory; sleep ends it all
+    assert run_sh("yes | sleep 0.3; echo done") == (b"done\n", b"", 0, False)
+
+
+def test_arithmetic_wraps_at_64_bits_as_ash_does() -> None:
+    out, _err, code, _oom = run_sh(
+        "echo $((9**999999999)) $((1<<70)) $((9223372036854775807+1)) $((2**64))"
+    )
+    assert (out, code) == (b"3591297635458227769 64 -9223372036854775808 0\n", 0)
+
+
+def test_a_huge_printf_width_streams_in_pieces() -> None:
+    out, _err, code, oom = run_sh("printf '%020000000d' 7 | wc -c", limit=4 << 20)
+    assert (out, code, oom) == (b"20000000\n", 0, False)  # 20 MB through a 4 MB container

@@ -1143,7 +1143,11 @@ class Engine:
         queue.close()
 
     async def stdin_room(self, c: Container) -> None:
-        """Wait while the container's process has a lot of its stdin still unread."""
+        """Wait while the container's process has a lot of its stdin still unread (or, before
+        it starts, while a lot waits for it)."""
+        limit = self.limits.stream_buffer
+        while c.process is None and not c.removed and sum(map(len, c.stdin_pending)) >= limit:
+            await asyncio.sleep(0.1)  # rare: a client sending much to a container not started
         room = getattr(getattr(c.process, "stdin", None), "room", None)
         if room is not None:
             await room(self.limits.stream_buffer)

@@ -455,12 +455,15 @@ async def wc(ctx: Ctx, argv: list[str]) -> int:
     status = 0
     for name in names or ["-"]:
         try:
-            data = await read_operand(ctx, name)
+            if name == "-":
+                counts = await _count_stream(ctx)
+            else:
+                data = await read_operand(ctx, name)
+                counts = {"l": data.count(b"\n"), "w": len(data.split()), "c": len(data)}
         except OSError as exc:
             file_error(ctx, "wc", name, exc)
             status = 1
             continue
-        counts = {"l": data.count(b"\n"), "w": len(data.split()), "c": len(data)}
         rows.append(([counts[c] for c in cols], None if name == "-" and not names else name))
     if len(rows) > 1:
         rows.append(([sum(r[0][i] for r in rows) for i in range(len(cols))], "total"))
@@ -469,6 +472,21 @@ async def wc(ctx: Ctx, argv: list[str]) -> int:
         text = " ".join(f"{n:9d}" if pad else str(n) for n in numbers)
         ctx.out(text + (f" {label}" if label else "") + "\n")
     return status
+
+
+async def _count_stream(ctx: Ctx) -> dict[str, int]:
+    """Lines, words and bytes of stdin, counted as it arrives (never held whole)."""
+    lines = words = size = 0
+    in_word = False  # the last chunk ended inside a word
+    while chunk := await ctx.stdin.read():
+        lines += chunk.count(b"\n")
+        size += len(chunk)
+        words += len(chunk.split())
+        if in_word and not chunk[:1].isspace():
+            words -= 1  # a word cut between two chunks was counted twice
+        in_word = not chunk[-1:].isspace()
+        await ctx.pause()
+    return {"l": lines, "w": words, "c": size}
 
 
 _CLASSES = {
