@@ -657,12 +657,13 @@ class Engine:
         )
 
     def _process_extras(self, memory: Any, throttle: Any) -> dict[str, Any]:
-        """``memory`` and ``throttle`` for the runtime's Process (a test's stand-in class
-        may take neither)."""
-        cls = self.process_class
-        if getattr(cls, "takes_limits", False) or cls.__module__.startswith("labkit.engine"):
-            return {"memory": memory, "throttle": throttle}
-        return {}
+        """``memory`` and ``throttle`` for the process class, if it takes them (a test's
+        stand-in may not)."""
+        import inspect
+
+        params = inspect.signature(self.process_class).parameters
+        extras = {"memory": memory, "throttle": throttle}
+        return {name: value for name, value in extras.items() if name in params}
 
     def _ps_rows(self, c: Container) -> list[tuple[int, str, str]]:
         """Every process of a container as ``ps`` inside it shows them: the main one is pid 1."""
