@@ -53,12 +53,15 @@ def _missing(path: str, ref: str) -> ApiError:
 
 
 def _stat(vfs: Any, path: str, ref: str) -> tuple[str, Any]:
-    """(the normalised path, its Stat) with symlinks in the last part not followed."""
+    """(the normalised path, its Stat): a symlink in the last part is not followed, unless
+    the path ends in ``/`` or ``/.`` (then it names the folder the link leads to, as
+    dockerd resolves it). Links resolve inside the container, never on the host."""
     from labkit.engine.runtime.vfs import normpath
 
     full = normpath(path)
+    follow = path.endswith(("/", "/.")) and full != "/"
     try:
-        return full, vfs.stat(full)
+        return full, vfs.stat(full, follow_symlinks=follow)
     except OSError:
         raise _missing(path, ref) from None
 
@@ -135,7 +138,10 @@ async def put_archive(req: Request, id: str) -> Reply:
     vfs = engine.container_fs(c)
     full, info = _stat(vfs, path, id)
     if info.kind == "link":
-        info = vfs.stat(full, follow_symlinks=True)
+        try:
+            info = vfs.stat(full, follow_symlinks=True)
+        except OSError:
+            raise _missing(path, id) from None
     if info.kind != "dir":
         raise ApiError(400, "extraction point is not a directory")
     no_clobber = req.flag("noOverwriteDirNonDir")
@@ -150,38 +156,63 @@ async def put_archive(req: Request, id: str) -> Reply:
     return RawReply(b"", "text/plain; charset=utf-8", 200)
 
 
+def _inside(root: str, name: str) -> str | None:
+    """Where an archive member named ``name`` goes under ``root``: a leading ``/`` is
+    dropped (as tar and dockerd do); a name that climbs out with ``..`` gives None."""
+    from labkit.engine.runtime.vfs import normpath
+
+    target = normpath(posixpath.join(root, name.lstrip("/")))
+    if target != root and not target.startswith(root.rstrip("/") + "/"):
+        return None
+    return target
+
+
 def _untar(vfs: Any, dest: str, data: bytes, no_clobber: bool) -> None:
+    """Unpack into ``dest`` as ``tar -x`` would, through the container's own filesystem.
+
+    Every path is resolved inside the container (a symlink in the archive, or one already
+    there, can only lead to another place in the container, never to the host), an
+    existing entry is replaced rather than written through, and a member that climbs out
+    of ``dest`` is skipped, as tar skips it.
+    """
     from labkit.engine.runtime.vfs import normpath
 
     root = normpath(dest)
-    inside = root.rstrip("/") + "/"
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
         for entry in tar:
-            target = normpath(posixpath.join(root, entry.name))
-            if target != root and not target.startswith(inside):
-                continue  # a name that climbs out of the folder: skipped, as tar -x does
+            target = _inside(root, entry.name)
+            if target is None or target == root:
+                continue
+            if not (entry.isdir() or entry.issym() or entry.islnk() or entry.isfile()):
+                continue  # devices and FIFOs: nothing a container of the lab can use
             parent = posixpath.dirname(target)
             if not vfs.is_dir(parent):
                 vfs.mkdir(parent, parents=True)
-            existing = vfs.stat(target) if vfs.exists(target) else None
+            try:
+                existing = vfs.stat(target)  # the entry itself, a link not followed
+            except FileNotFoundError:
+                existing = None
             if entry.isdir():
-                if existing is None:
-                    vfs.mkdir(target)
-                elif existing.kind != "dir":
+                if existing is not None and existing.kind != "dir":
                     if no_clobber:
                         raise OSError(f"cannot overwrite non-directory {target} with a directory")
                     vfs.remove(target)
+                    existing = None
+                if existing is None:
                     vfs.mkdir(target)
                 vfs.chmod(target, entry.mode & 0o7777)
-            elif entry.issym():
-                if existing is not None:
-                    vfs.remove(target, recursive=True)
+                continue
+            if existing is not None:
+                if existing.kind == "dir" and no_clobber:
+                    raise OSError(f"cannot overwrite directory {target} with a file")
+                vfs.remove(target, recursive=True)
+            if entry.issym():
                 vfs.symlink(entry.linkname, target)
-            elif entry.isfile():
-                if existing is not None and existing.kind == "dir":
-                    if no_clobber:
-                        raise OSError(f"cannot overwrite directory {target} with a file")
-                    vfs.remove(target, recursive=True)
+            elif entry.islnk():
+                source = _inside(root, entry.linkname)
+                if source is not None:
+                    vfs.link(source, target)
+            else:
                 member = tar.extractfile(entry)
                 vfs.write(target, member.read() if member is not None else b"")
                 vfs.chmod(target, entry.mode & 0o7777)
