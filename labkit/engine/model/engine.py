@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from labkit import paths
 from labkit.engine.model import catalogue, refs
 from labkit.engine.model.clock import Clock, parse_instant
 from labkit.engine.model.containers import VALID_NAME, Container, new_state
@@ -84,8 +85,7 @@ class Engine:
         cls, home: Path, *, clock: Clock | str | None = None, seed: int | str | None = None
     ) -> Engine:
         """Open (or create) ``<home>/state.db``; ``LABKIT_CLOCK``/``LABKIT_SEED`` if not given."""
-        home = Path(home)
-        home.mkdir(parents=True, exist_ok=True)
+        home = paths.make_private_dirs(Path(home))
         if clock is None:
             clock = Clock.from_env()
         elif isinstance(clock, str):

@@ -9,11 +9,14 @@ id; container logs are rows, so that they never have to sit in memory.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from labkit.engine import private
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +41,15 @@ MAX_EVENTS = 10_000  # older events are dropped; dockerd keeps far fewer
 MAX_LOG_BYTES = 16 << 20
 
 
+def _make_private(path: Path) -> None:
+    """The database owner-only (0600) before SQLite opens it: SQLite gives its ``-wal``,
+    ``-shm`` and ``-journal`` files the database's own mode, whatever the umask. A link
+    where the database goes is refused, never followed."""
+    fd = private.open_file(path, os.O_RDWR)
+    os.close(fd)
+    private.check_entries(path.parent, [path.name + s for s in ("-wal", "-shm", "-journal")])
+
+
 def _dumps(doc: Any) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
@@ -49,6 +61,7 @@ class Store:
         self.path = path
         self.max_log_bytes = max_log_bytes
         self._log_sizes: dict[str, int] = {}  # bytes of output stored, per container seen
+        _make_private(path)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")

@@ -1,4 +1,8 @@
-"""Named volumes: a folder under ``<home>/volumes/<name>/_data`` bound into containers."""
+"""Named volumes: a folder under ``<home>/volumes/<name>/_data`` bound into containers.
+
+The folders are owner-only (0700) and made without following a link; what a container makes
+in a volume is owner-only too (``runtime.hostfs``), and no link in it leads out of it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit.engine import private
 from labkit.engine.model.clock import rfc3339
 from labkit.engine.model.errors import BadRequest, NotFound
 from labkit.engine.model.store import Store
@@ -74,7 +79,7 @@ class VolumeStore:
                 "directory, use absolute path"
             )
         volume = Volume(name=name, created=now, labels=dict(labels or {}), anonymous=anonymous)
-        self.mountpoint(name).mkdir(parents=True, exist_ok=True)
+        private.make_dirs(self.root.parent, self.root.name, name, "_data")
         self.volumes[name] = volume
         self.store.put("volumes", name, volume.doc())
         return volume, True
