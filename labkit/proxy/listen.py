@@ -41,6 +41,7 @@ def bind_private(sock: socket.socket, path: Path) -> None:
         temporary = private / "s"
         bind(sock, temporary)
         os.chmod(temporary, 0o600)
+        sock.listen(64)  # before it has its name: a client that finds it can connect at once
         os.rename(temporary, path)
     finally:
         with contextlib.suppress(OSError):
