@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"labkit sniff: {exc}", file=sys.stderr)
         return 1
     done = threading.Event()
+    _stop_on_signals(done)  # before the socket appears: a signal right after it stops us too
     seen = 0
     printer = TrafficPrinter(0.0, body_limit=args.body_limit or None, summary_only=args.summary)
 
@@ -129,7 +130,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     printer.started_at = recorder.started_at
     _print_banner(recorder, words, cert_folder or _own_cert_hint(args))
-    _stop_on_signals(done)
     try:
         _wait(done, args.timeout)
     except KeyboardInterrupt:
@@ -201,12 +201,13 @@ def _print_banner(recorder: Recorder, engine: str, cert_path: Path | str | None)
 def _stop_on_signals(done: threading.Event) -> None:
     """Ctrl-C (SIGINT) and SIGTERM stop the recording cleanly.
 
-    SIGINT gets Python's usual handler back even when the parent started us with it
-    ignored (as a shell does for a command run in the background with ``&``).
+    Both just set ``done``, even when the parent started us with SIGINT ignored (as a shell
+    does for a command run in the background with ``&``), so that a signal that comes while
+    the recorder is still starting stops it as cleanly as one that comes later.
     """
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, lambda *_: done.set())
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: done.set())
 
 
 def _wait(done: threading.Event, timeout: float | None) -> None:

@@ -20,11 +20,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from labkit import paths
-from labkit.engine import control, private
+from labkit.engine import control, private, statecheck
 
 log = logging.getLogger("labkit.engine")
 
 EXIT_ALREADY_RUNNING = 3
+EXIT_STATE_DAMAGED = control.EXIT_STATE_DAMAGED
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--socket", type=Path, default=None, help="listen here instead of HOME/engine.sock"
+    )
+    serve.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start with an empty state, keeping the previous state.db aside (renamed)",
     )
     serve.add_argument(
         "--log-level",
@@ -156,9 +162,16 @@ async def serve(home: Path, sock_path: Path) -> int:
     bound = control.socket_identity(sock_path)
     control.write_pidfile(home, os.getpid())
     log.info("listening on unix://%s (pid %d)", sock_path, os.getpid())
+    stop = asyncio.Event()
+    damaged: list[str] = []
+
+    def on_damage(reason: str) -> None:
+        damaged.append(reason)
+        stop.set()
+
+    app.on_damage = on_damage
     app.start(home, **settings_from_env())
 
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -169,6 +182,15 @@ async def serve(home: Path, sock_path: Path) -> int:
         await app.close()
     finally:
         control.remove_if_ours(home, os.getpid(), sock_path, bound)
+    if damaged:
+        state = home / control.STATE_NAME
+        kept = statecheck.set_aside(state)
+        log.error(
+            "the lab engine's state %s is damaged: SQLite cannot read it (%s). It is kept as %s "
+            "and the engine stopped; to start with an empty state: labkit engine start --fresh",
+            state, damaged[0], kept,
+        )  # fmt: skip
+        return EXIT_STATE_DAMAGED
     log.info("stopped")
     return 0
 
@@ -204,6 +226,19 @@ def main(argv: list[str] | None = None) -> int:
     if lock is None:
         log.error("another lab engine already holds %s: not starting a second one", home)
         return EXIT_ALREADY_RUNNING
+    try:
+        for note in statecheck.check_state(
+            home / control.STATE_NAME, fresh=args.fresh, thorough=False
+        ):
+            log.info("%s", note)
+    except statecheck.StateDamaged as exc:
+        log.error("%s", exc)
+        os.close(lock)
+        return EXIT_STATE_DAMAGED
+    except OSError as exc:
+        log.error("%s", control.home_problem(home, exc))
+        os.close(lock)
+        return 2
     from labkit.engine.server import loop_name, run
 
     log.info(

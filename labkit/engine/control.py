@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit import paths
-from labkit.engine import private
+from labkit.engine import private, statecheck
 
 SOCKET_NAME = "engine.sock"
 PID_NAME = "engine.pid"
@@ -58,6 +58,7 @@ LOG_ROTATE_BYTES = 5 << 20
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 EXIT_NOT_RUNNING = 3
+EXIT_STATE_DAMAGED = 4  # the engine process found its state.db damaged and set it aside
 
 
 class EngineError(RuntimeError):
@@ -377,6 +378,15 @@ def _clean_stale(home: Path, sock: Path, strict: bool = True) -> list[str]:
     return removed
 
 
+def _last_error(home: Path) -> str:
+    """The message of the log's last ERROR line (what the engine said before it gave up)."""
+    for line in reversed(log_tail(home, 20).splitlines()):
+        _, found, message = line.partition(" ERROR labkit.engine: ")
+        if found:
+            return message
+    return ""
+
+
 def log_tail(home: Path, lines: int = 20) -> str:
     try:
         text = log_path(home).read_text(errors="replace")
@@ -385,18 +395,35 @@ def log_tail(home: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def start(env: dict[str, str] | None = None, timeout: float = START_TIMEOUT) -> Started:
-    """Start the engine in the background unless it runs; wait until it answers /_ping."""
+def start(
+    env: dict[str, str] | None = None, timeout: float = START_TIMEOUT, *, fresh: bool = False
+) -> Started:
+    """Start the engine in the background unless it runs; wait until it answers /_ping.
+
+    A damaged state.db is refused (and kept aside) before anything starts; ``fresh`` starts
+    with an empty state, keeping the previous one aside (:mod:`statecheck`).
+    """
     t0 = time.monotonic()
     home = checked_home(env)
     sock = socket_in(home)
     check_socket_path(sock)
     if lock_held(home):
+        if fresh:
+            raise EngineError(
+                "the lab engine is running, so its state cannot be set aside now: stop it "
+                "(labkit engine stop), then labkit engine start --fresh"
+            )
         # Running, or starting up: wait for it to answer rather than start another.
         _wait_for_ping(home, sock, None, timeout)
         return Started(sock, read_pid(home), True, time.monotonic() - t0)
     try:
-        recovered = _clean_stale(home, sock)
+        notes = statecheck.check_state(home / STATE_NAME, fresh=fresh)
+    except statecheck.StateDamaged as exc:
+        raise EngineError(str(exc)) from None
+    except OSError as exc:
+        raise EngineError(home_problem(paths.lab_home_path(env), exc)) from None
+    try:
+        recovered = notes + _clean_stale(home, sock)
         logfile = log_path(home)
         _rotate_log(logfile)
         fd = private.open_file(logfile, os.O_WRONLY | os.O_APPEND)
@@ -406,7 +433,8 @@ def start(env: dict[str, str] | None = None, timeout: float = START_TIMEOUT) -> 
         raise EngineError(home_problem(paths.lab_home_path(env), exc)) from None
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "labkit.engine", "serve", "--home", str(home)],
+            [sys.executable, "-m", "labkit.engine", "serve", "--home", str(home)]
+            + (["--fresh"] if fresh else []),
             stdin=subprocess.DEVNULL,
             stdout=fd,
             stderr=fd,
@@ -434,6 +462,8 @@ def _wait_for_ping(
         if proc is not None and proc.poll() is not None:
             if proc.returncode == 3 and lock_held(home):
                 proc = None  # another start won the race: wait for that engine instead
+            elif proc.returncode in (EXIT_STATE_DAMAGED, 2):  # it said why in one log line
+                raise EngineError(_last_error(home) or log_tail(home))
             else:
                 raise EngineError(
                     f"the lab engine exited with code {proc.returncode} before it answered.\n"
@@ -518,7 +548,13 @@ def stop(env: dict[str, str] | None = None, timeout: float = STOP_TIMEOUT) -> St
 # ---------------------------------------------------------------- the labkit command
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    sub.add_parser("start", help="start the lab engine in the background (if it is not running)")
+    stp = sub.add_parser("start", help="start the lab engine in the background (if not running)")
+    stp.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start with an empty state, keeping the previous state.db aside (renamed, with the "
+        "time); the way on when the state was damaged",
+    )
     sp = sub.add_parser("stop", help="stop the lab engine (SIGTERM, then SIGKILL)")
     sp.add_argument("--timeout", type=float, default=STOP_TIMEOUT, help="seconds before SIGKILL")
     sub.add_parser("status", help="is the lab engine running? pid, socket, uptime")
@@ -533,7 +569,7 @@ def run(args: argparse.Namespace) -> int:
     action = getattr(args, "action", None) or "status"
     try:
         if action == "start":
-            return _cmd_start()
+            return _cmd_start(getattr(args, "fresh", False))
         if action == "stop":
             return _cmd_stop(args.timeout)
         if action == "status":
@@ -549,10 +585,10 @@ def run(args: argparse.Namespace) -> int:
     return 2
 
 
-def _cmd_start() -> int:
-    started = start()
+def _cmd_start(fresh: bool = False) -> int:
+    started = start(fresh=fresh)
     for note in started.recovered:
-        print(f"recovered: removed {note}")
+        print(note if note.startswith("kept ") else f"recovered: removed {note}")
     if started.already_running:
         print(f"the lab engine is already running (pid {started.pid}) on unix://{started.socket}")
     else:

@@ -146,13 +146,19 @@ async def put_archive(req: Request, id: str) -> Reply:
         raise ApiError(400, "extraction point is not a directory")
     no_clobber = req.flag("noOverwriteDirNonDir")
     if req.body:
+        before = vfs.snapshot()
         try:
             _untar(vfs, full, req.body, no_clobber)
+            engine.save_fs(c, vfs)
         except tarfile.TarError as exc:
+            vfs.restore(before)
             raise ApiError(400, f"the request body is not a tar archive: {exc}") from None
         except OSError as exc:
+            vfs.restore(before)
             raise ApiError(400, f"cannot unpack into {path}: {exc}") from None
-        engine.save_fs(c, vfs)
+        except ApiError:  # not saved: the container's layer is as it was (host folders are not)
+            vfs.restore(before)
+            raise
     return RawReply(b"", "text/plain; charset=utf-8", 200)
 
 
@@ -223,7 +229,7 @@ async def export_container(req: Request, id: str) -> Reply:
     engine = req.engine
     c = engine.container(id)
     body = _tar_of(engine.container_fs(c), "/", None)
-    engine.events.emit("container", "export", c.id, c.event_attributes())
+    engine.note("container", "export", c.id, c.event_attributes())
     return RawReply(body, TAR_TYPE, 200)
 
 

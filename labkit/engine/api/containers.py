@@ -181,7 +181,7 @@ async def attach_container(req: Request, id: str) -> Reply:
     # to as well: `docker start -a` attaches first, then starts it (as with dockerd, the
     # stream ends when the container next stops).
     queue = engine.listen(c) if stream else None
-    engine.events.emit("container", "attach", c.id, c.event_attributes())
+    engine.note("container", "attach", c.id, c.event_attributes())
     tty = c.tty
 
     async def session(conn: Hijacked) -> None:

@@ -3,12 +3,20 @@
 Handlers in ``engine/api`` call these methods; each method checks its inputs,
 changes state in one SQLite transaction, records the event and, for
 containers, drives the simulated process from ``engine/runtime``.
+
+What the API shows is what is on disk. A change that cannot be saved (a full disk) is
+refused with a 500 (``StateNotSaved``) and leaves no trace: the store rolls back and
+:meth:`Engine._reload` puts the records it touched back as they are on disk; events reach
+listeners only once saved; a process starts (or freezes) only after its new state is saved.
+The one change that cannot be refused is a process ending: it is shown at once, and saved
+as soon as the store can take it (:meth:`Engine._save_later`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -24,6 +32,7 @@ from labkit.engine.model.errors import (
     Forbidden,
     NotFound,
     NotModified,
+    StateNotSaved,
 )
 from labkit.engine.model.events import EventBus
 from labkit.engine.model.execs import Exec
@@ -41,6 +50,9 @@ EXIT_ENGINE_DIED = 255  # what a container that was running when the engine died
 NOT_FOUND_EXIT = 127
 EXEC_FAILED_EXIT = 126  # dockerd's exit code for an exec whose command cannot start
 SYSTEM_FILES = ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf")
+SAVE_RETRY_SECONDS = 1.0  # how often a state the store refused is offered to it again
+
+log = logging.getLogger("labkit.engine.model")
 
 
 def _env_dict(env: list[str]) -> dict[str, str]:
@@ -78,6 +90,122 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
         self._process_class: Any = None
+        # Objects dropped from memory in the current transaction, to put back on a rollback.
+        self._journal: dict[tuple[str, str], Any] = {}
+        # Ended processes whose new state the store refused: saved again until it takes it.
+        self._unsaved: dict[str, Container] = {}
+        self._unsaved_execs: dict[str, Exec] = {}
+        self._retry_handle: asyncio.TimerHandle | None = None
+        store.on_rollback = self._reload
+
+    # ------------------------------------------------------------------ saving, or not
+    def _reload(self, touched: set[tuple[str, str]]) -> None:
+        """After a rollback: the records a refused change touched, back as they are on disk."""
+        for table, key in touched:
+            if table in ("containers", "upper") and key in self._unsaved:
+                c = self._unsaved[key]  # an ended process: memory is the truth, saved later
+                c.removed = False
+                self.containers[key] = c
+            elif table == "execs" and key in self._unsaved_execs:
+                self.execs[key] = self._unsaved_execs[key]
+            elif table in ("containers", "upper"):
+                self._reload_container(key)
+            elif table == "execs":
+                doc = self.store.get_doc("execs", key)
+                exec_ = self.execs.get(key) or self._journal.get((table, key))
+                if doc is None:
+                    self.execs.pop(key, None)
+                elif exec_ is None:
+                    self.execs[key] = Exec(doc)
+                else:
+                    exec_.doc.clear()
+                    exec_.doc.update(doc)
+                    self.execs[key] = exec_
+            elif table in ("images", "volumes", "networks"):
+                self._reload_record(table, key)
+            elif table == "meta" and key == "id_counter":
+                self.ids.counter = int(self.store.get_meta("id_counter", "0") or 0)
+        self._journal.clear()
+        self._by_name = {c.name: c.id for c in self.containers.values()}
+
+    def _reload_container(self, cid: str) -> None:
+        doc = self.store.get_doc("containers", cid)
+        c = self.containers.get(cid) or self._journal.get(("containers", cid))
+        if doc is None:
+            self.containers.pop(cid, None)
+            if c is not None:
+                c.removed = True
+            return
+        if c is None:
+            c = Container(doc)
+        else:
+            c.doc.clear()
+            c.doc.update(doc)
+            c.removed = False
+        self.containers[cid] = c
+
+    def _reload_record(self, table: str, key: str) -> None:
+        from labkit.engine.model.networks import Network
+        from labkit.engine.model.volumes import Volume
+
+        kinds = {
+            "images": (self.images.images, Image),
+            "volumes": (self.volumes.volumes, Volume),
+            "networks": (self.networks.networks, Network),
+        }
+        memory, kind = kinds[table]
+        doc = self.store.get_doc(table, key)
+        if doc is None:
+            memory.pop(key, None)
+        else:
+            memory[key] = kind(**doc)
+
+    def note(self, type_: str, action: str, actor: str, attributes: dict[str, str]) -> None:
+        """An event about something that happens whether or not it can be recorded (a kill,
+        a stop, a look at a container): recorded if the store can take it, else logged."""
+        try:
+            self.events.emit(type_, action, actor, attributes)
+        except StateNotSaved as exc:
+            log.warning("event %s %s not recorded: %s", type_, action, exc.message)
+
+    def _save_later(self, c: Container | None = None, exec_: Exec | None = None) -> None:
+        """A state that already happened (a process ended) but could not be saved: keep
+        showing it (a rollback does not reload it), and offer it to the store again until
+        it is on disk. Call before the transaction that tries to save it."""
+        if c is not None:
+            self._unsaved[c.id] = c
+        if exec_ is not None:
+            self._unsaved_execs[exec_.id] = exec_
+
+    def _saved(self, c: Container | None = None, exec_: Exec | None = None) -> None:
+        if c is not None:
+            self._unsaved.pop(c.id, None)
+        if exec_ is not None:
+            self._unsaved_execs.pop(exec_.id, None)
+
+    def _retry_later(self) -> None:
+        if self._retry_handle is None and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._retry_handle = loop.call_later(SAVE_RETRY_SECONDS, self._retry_saves)
+
+    def _retry_saves(self) -> None:
+        self._retry_handle = None
+        if self.closed or not (self._unsaved or self._unsaved_execs):
+            return
+        try:
+            with self.store.tx():
+                for exec_ in self._unsaved_execs.values():
+                    if exec_.id in self.execs:
+                        self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
+                for c in self._unsaved.values():
+                    if not c.removed:
+                        self.store.put("containers", c.id, c.doc)
+        except StateNotSaved:
+            self._retry_later()
+            return
+        log.info("saved the state of %d ended processes the store had refused", len(self._unsaved))
+        self._unsaved.clear()
+        self._unsaved_execs.clear()
 
     # ------------------------------------------------------------------ open / close
     @classmethod
@@ -99,13 +227,25 @@ class Engine:
         return engine
 
     def _load(self) -> None:
-        """Load records; what was running when the engine stopped is now exited (255)."""
+        """Load records; what was running when the engine stopped is now exited (255).
+
+        That news is saved if the store can take it, and else shown anyway and saved later
+        (a full disk must not stop the engine from opening)."""
+        try:
+            self._load_records()
+        except StateNotSaved as exc:
+            log.warning("could not record what ended while the engine was down: %s", exc.message)
+            self._retry_later()
+
+    def _load_records(self) -> None:
         for doc in self.store.all("execs"):
             exec_ = Exec(doc)
             if exec_.doc["running"]:
                 exec_.doc["running"] = False
                 exec_.doc["exit_code"] = EXIT_ENGINE_DIED
+                self._save_later(exec_=exec_)
                 self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
+                self._saved(exec_=exec_)
             self.execs[exec_.id] = exec_
         stale: list[Container] = []
         for doc in self.store.all("containers"):
@@ -119,7 +259,9 @@ class Engine:
                     ExitCode=EXIT_ENGINE_DIED,
                     FinishedAt=self.clock.now_ns(),
                 )
+                self._save_later(c)
                 self._save(c)
+                self._saved(c)
                 if c.auto_remove:
                     stale.append(c)
         for c in stale:
@@ -138,10 +280,17 @@ class Engine:
             await asyncio.wait(pending, timeout=2)
         for t in pending:
             t.cancel()
+        self._retry_saves()  # a last try for what ended while the disk was full
+        if self._retry_handle is not None:
+            self._retry_handle.cancel()
         self.closed = True
         if self._flush_handle is not None:
             self._flush_handle.cancel()
-        self.store.close()
+        try:
+            self.store.close()
+        except StateNotSaved as exc:  # the last output could not be stored
+            log.warning("closing the store: %s", exc.message)
+            self.store.db.close()
 
     @property
     def process_class(self) -> Any:
@@ -514,6 +663,13 @@ class Engine:
             on_output=lambda stream, data: self._output(c, stream, data),
             ps=lambda: self._ps_rows(c),
         )
+        # Saved first: if the store cannot take "running", nothing runs (a rollback).
+        with self.store.tx():
+            c.state.update(
+                Status="running", Pid=process.pid, ExitCode=0, Error="", StartedAt=self.now()
+            )
+            self._save(c)
+            self.events.emit("container", "start", c.id, c.event_attributes())
         c.process, c.vfs = process, vfs
         if not c.config.get("OpenStdin"):
             process.close_stdin()
@@ -524,12 +680,6 @@ class Engine:
             if c.stdin_closed:
                 process.close_stdin()
         process.start()
-        with self.store.tx():
-            c.state.update(
-                Status="running", Pid=process.pid, ExitCode=0, Error="", StartedAt=self.now()
-            )
-            self._save(c)
-            self.events.emit("container", "start", c.id, c.event_attributes())
         c.supervisor = self._spawn(self._supervise(c, process))
 
     def _ps_rows(self, c: Container) -> list[tuple[int, str, str]]:
@@ -572,7 +722,10 @@ class Engine:
     def _flush(self) -> None:
         self._flush_handle = None
         if not self.closed:
-            self.store.flush_logs()
+            try:
+                self.store.flush_logs()
+            except StateNotSaved as exc:
+                log.warning("container output was not stored: %s", exc.message)
 
     async def _supervise(self, c: Container, process: Any) -> None:
         """Wait for the main process; then record the exit, tell everyone, maybe auto-remove."""
@@ -586,14 +739,21 @@ class Engine:
             if exec_.cid == c.id and exec_.process is not None and exec_.running:
                 with contextlib.suppress(Exception):
                     exec_.process.signal(SIGKILL)
-        with self.store.tx():
-            self.store.flush_logs()
-            if c.vfs is not None and not c.removed:
-                with contextlib.suppress(Exception):
+        self._flush()
+        c.state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=self.now())
+        self._save_later(c)  # it has ended, whether or not the store takes it now
+        try:
+            with self.store.tx():
+                if c.vfs is not None and not c.removed:
                     self.store.put_upper(c.id, c.vfs.upper_state())
-            c.state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=self.now())
-            self._save(c)
-            self.events.emit("container", "die", c.id, c.event_attributes(exitCode=str(code)))
+                self._save(c)
+                self.events.emit("container", "die", c.id, c.event_attributes(exitCode=str(code)))
+        except StateNotSaved as exc:
+            log.warning("container %s exited (%d); saving that failed, retrying: %s",
+                        c.short, code, exc.message)  # fmt: skip
+            self._retry_later()
+        else:
+            self._saved(c)
         c.process = c.vfs = None
         c.stdin_pending, c.stdin_closed = [], False
         for queue in list(c.listeners):
@@ -655,11 +815,11 @@ class Engine:
         freeze = getattr(c.process, "freeze", None)
         if freeze is None:
             raise Conflict(f"Cannot pause container {c.id}: its process cannot be paused")
-        freeze()
-        with self.store.tx():
+        with self.store.tx():  # saved first: if the store cannot take it, nothing freezes
             c.state["Status"] = "paused"
             self._save(c)
             self.events.emit("container", "pause", c.id, c.event_attributes())
+        freeze()
 
     def unpause_container(self, c: Container) -> None:
         if c.status != "paused" or c.process is None:
@@ -667,12 +827,12 @@ class Engine:
         self._thaw(c)
 
     def _thaw(self, c: Container) -> None:
-        if c.process is not None:
-            c.process.thaw()
         with self.store.tx():
             c.state["Status"] = "running"
             self._save(c)
             self.events.emit("container", "unpause", c.id, c.event_attributes())
+        if c.process is not None:
+            c.process.thaw()
 
     # ------------------------------------------------------------------ signals
     def kill_container(self, c: Container, signal_text: str | None = None, *, ref: str = "") -> int:
@@ -681,10 +841,14 @@ class Engine:
             raise Conflict(
                 f"Cannot kill container: {ref or c.name}: Container {c.id} is not running"
             )
-        self.events.emit("container", "kill", c.id, c.event_attributes(signal=str(signum)))
+        self.note("container", "kill", c.id, c.event_attributes(signal=str(signum)))
         c.process.signal(signum)
         if signum == SIGKILL and c.status == "paused":
-            self._thaw(c)  # as dockerd does: a killed paused container is unpaused to die
+            # As dockerd does, a killed paused container is unpaused to die; it dies even if
+            # the store cannot take "running" now (its exit is saved when it can be).
+            c.process.thaw()
+            with contextlib.suppress(StateNotSaved):
+                self._thaw(c)
         return signum
 
     async def stop_container(
@@ -710,7 +874,7 @@ class Engine:
                 if c.running and c.process is not None:
                     self.kill_container(c, str(SIGKILL))
                 await fut
-            self.events.emit("container", "stop", c.id, c.event_attributes())
+            self.note("container", "stop", c.id, c.event_attributes())
         finally:
             c.stopping = False
         if c.auto_remove and not c.removed and not c.removing:
@@ -722,7 +886,7 @@ class Engine:
         if c.removed:
             raise NotFound(f"No such container: {c.id}")
         self.start_container(c)
-        self.events.emit("container", "restart", c.id, c.event_attributes())
+        self.note("container", "restart", c.id, c.event_attributes())
 
     # ------------------------------------------------------------------ remove
     async def remove_container(
@@ -746,6 +910,8 @@ class Engine:
         if c.removed:
             return
         with self.store.tx():
+            self._journal[("containers", c.id)] = c
+            self.store.after_commit(self._journal.clear)
             c.removed = True
             self.containers.pop(c.id, None)
             if self._by_name.get(c.name) == c.id:
@@ -753,7 +919,9 @@ class Engine:
             self.store.delete("containers", c.id)
             self.store.delete_logs(c.id)
             for exec_id in c.doc.get("exec_ids") or []:
-                self.execs.pop(exec_id, None)
+                dropped = self.execs.pop(exec_id, None)
+                if dropped is not None:
+                    self._journal[("execs", exec_id)] = dropped
                 self.store.delete("execs", exec_id)
             if volumes:
                 for m in c.doc.get("mounts", []):
@@ -810,7 +978,7 @@ class Engine:
         for exec_ in self.execs.values():
             if exec_.cid == c.id and exec_.running and exec_.process is not None:
                 rows.extend(exec_.process.top())
-        self.events.emit("container", "top", c.id, c.event_attributes())
+        self.note("container", "top", c.id, c.event_attributes())
         return {
             "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
             "Processes": rows,
@@ -963,13 +1131,13 @@ class Engine:
         )
         if not exec_.doc["attach_stdin"]:
             process.close_stdin()
-        exec_.process = process
-        process.start()
-        with self.store.tx():
+        with self.store.tx():  # saved first: if the store cannot take it, nothing runs
             exec_.doc.update(running=True, pid=process.pid)
             self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
             action = f"exec_start: {argv[0]} {' '.join(argv[1:])}"
             self.events.emit("container", action, c.id, c.event_attributes(execID=exec_.id))
+        exec_.process = process
+        process.start()
         exec_.done = self._spawn(self._supervise_exec(c, exec_, process))
         return process
 
@@ -980,19 +1148,26 @@ class Engine:
             code = EXIT_ENGINE_DIED
         if self.closed:
             return code
-        with self.store.tx():
-            exec_.doc.update(running=False, exit_code=code, pid=0)
-            if exec_.id in self.execs:
-                self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
-            if c.vfs is not None and not c.removed:
-                with contextlib.suppress(Exception):
+        exec_.doc.update(running=False, exit_code=code, pid=0)
+        self._save_later(exec_=exec_)  # it has ended, whether or not the store takes it now
+        try:
+            with self.store.tx():
+                if exec_.id in self.execs:
+                    self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
+                if c.vfs is not None and not c.removed:
                     self.store.put_upper(c.id, c.vfs.upper_state())
-            self.events.emit(
-                "container",
-                "exec_die",
-                c.id,
-                c.event_attributes(execID=exec_.id, exitCode=str(code)),
-            )
+                self.events.emit(
+                    "container",
+                    "exec_die",
+                    c.id,
+                    c.event_attributes(execID=exec_.id, exitCode=str(code)),
+                )
+        except StateNotSaved as exc:
+            log.warning("exec %s ended (%d); saving that failed, retrying: %s",
+                        exec_.id[:12], code, exc.message)  # fmt: skip
+            self._retry_later()
+        else:
+            self._saved(exec_=exec_)
         exec_.process = None
         return code
 

@@ -4,6 +4,12 @@ WAL and ``synchronous=FULL`` make every committed transaction durable: the
 engine can be killed at any moment (kill -9 included) and comes back with all
 it had committed and nothing half-written. Records are JSON documents keyed by
 id; container logs are rows, so that they never have to sit in memory.
+
+A change that cannot be written (a full disk, a read-only file) must leave no trace:
+:meth:`Store.tx` rolls the transaction back, hands the keys it touched to
+``on_rollback`` (the model reloads them, so memory matches the disk again) and raises
+:class:`StateNotSaved`; what was queued with :meth:`Store.after_commit` (events for
+listeners, deleting a volume's files) runs only once the change is on disk.
 """
 
 from __future__ import annotations
@@ -11,12 +17,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from labkit.engine import private
+from labkit.engine.model.errors import StateNotSaved
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,6 +76,11 @@ class Store:
         self.db.executescript(SCHEMA)
         self._depth = 0
         self._pending_logs: list[tuple[str, int, int, bytes]] = []
+        self._touched: set[tuple[str, str]] = set()  # (table, key) written in this transaction
+        self._after: list[Callable[[], None]] = []
+        self._doomed: sqlite3.Error | None = None  # a write failed: the transaction cannot commit
+        # Called with the touched keys after a rollback, so the model can reload them.
+        self.on_rollback: Callable[[set[tuple[str, str]]], None] | None = None
 
     def close(self) -> None:
         self.flush_logs()
@@ -76,26 +88,84 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """One transaction; nested uses join the outer one, so a model call commits once."""
+        """One transaction; nested uses join the outer one, so a model call commits once.
+
+        A write that fails anywhere inside dooms the whole transaction, even if the caller
+        swallowed the error: the outermost level rolls back and raises StateNotSaved.
+        """
         if self._depth == 0:
-            self.db.execute("BEGIN IMMEDIATE")
+            self._touched, self._after, self._doomed = set(), [], None
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._not_saved(exc) from exc
+        elif self._doomed is not None:
+            raise self._not_saved(self._doomed)
         self._depth += 1
         try:
             yield self.db
-        except BaseException:
+        except BaseException as exc:
             self._depth -= 1
+            if isinstance(exc, sqlite3.Error) and self._doomed is None:
+                self._doomed = exc
             if self._depth == 0:
-                self.db.execute("ROLLBACK")
+                self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise self._not_saved(exc) from exc
             raise
         self._depth -= 1
         if self._depth == 0:
-            self.db.execute("COMMIT")
+            if self._doomed is not None:
+                self._rollback()
+                raise self._not_saved(self._doomed)
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._not_saved(exc) from exc
+            after, self._after, self._touched = self._after, [], set()
+            for callback in after:
+                callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current transaction is on disk (at once outside one)."""
+        if self._depth == 0:
+            callback()
+        else:
+            self._after.append(callback)
+
+    def _touch(self, table: str, key: str) -> None:
+        if self._depth > 0:
+            self._touched.add((table, key))
+
+    def _rollback(self) -> None:
+        """Undo the transaction on disk, then let the model undo it in memory."""
+        touched, self._touched, self._after = self._touched, set(), []
+        if self.db.in_transaction:  # SQLite may have rolled back by itself (a full disk)
+            with suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+        if self.on_rollback is not None:
+            self.on_rollback(touched)
+
+    def _not_saved(self, exc: sqlite3.Error) -> StateNotSaved:
+        reason = str(exc) or type(exc).__name__
+        return StateNotSaved(
+            f"the lab engine could not save this change, so it did not make it: {reason} "
+            f"(its state is in {self.path}); free some space there, or look at "
+            "`labkit engine logs`, then try again"
+        )
+
+    def get_doc(self, table: str, key: str) -> dict[str, Any] | None:
+        """One committed document, or None."""
+        row = self.db.execute(f"SELECT doc FROM {table} WHERE {TABLES[table]}=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     # documents -----------------------------------------------------------------
     def put(self, table: str, key: str, doc: Any) -> None:
         """Insert or replace one document (a container's ``upper`` column is kept)."""
         column = TABLES[table]
         with self.tx():
+            self._touch(table, key)
             if table == "containers":
                 self.db.execute(
                     "INSERT INTO containers(id, doc) VALUES (?, ?) "
@@ -110,6 +180,7 @@ class Store:
 
     def put_exec(self, eid: str, cid: str, doc: Any) -> None:
         with self.tx():
+            self._touch("execs", eid)
             self.db.execute(
                 "INSERT OR REPLACE INTO execs(id, cid, doc) VALUES (?, ?, ?)",
                 (eid, cid, _dumps(doc)),
@@ -117,6 +188,7 @@ class Store:
 
     def delete(self, table: str, key: str) -> None:
         with self.tx():
+            self._touch(table, key)
             self.db.execute(f"DELETE FROM {table} WHERE {TABLES[table]}=?", (key,))
 
     def all(self, table: str) -> list[dict[str, Any]]:
@@ -125,6 +197,7 @@ class Store:
 
     def put_upper(self, cid: str, upper: dict[str, Any]) -> None:
         with self.tx():
+            self._touch("upper", cid)
             self.db.execute("UPDATE containers SET upper=? WHERE id=?", (_dumps(upper), cid))
 
     def get_upper(self, cid: str) -> dict[str, Any] | None:
@@ -138,6 +211,7 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.tx():
+            self._touch("meta", key)
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     # events --------------------------------------------------------------------

@@ -85,6 +85,8 @@ class VolumeStore:
         return volume, True
 
     def remove(self, name: str) -> None:
+        """Forget a volume; its files go only once that is saved (never before)."""
         self.volumes.pop(name, None)
         self.store.delete("volumes", name)
-        shutil.rmtree(self.root / name, ignore_errors=True)
+        folder = self.root / name
+        self.store.after_commit(lambda: shutil.rmtree(folder, ignore_errors=True))

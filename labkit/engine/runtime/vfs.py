@@ -426,6 +426,16 @@ class VFS:
                 entries[path] = [node.kind, node.mode, node.mtime, node.data]
         return {"version": _STATE_VERSION, "entries": entries, "opaque": sorted(self._opaque)}
 
+    def snapshot(self) -> tuple[dict[str, Node | None], set[str]]:
+        """The container's layer as it is now, for :meth:`restore` (host folders aside)."""
+        return dict(self._upper), set(self._opaque)
+
+    def restore(self, snapshot: tuple[dict[str, Node | None], set[str]]) -> None:
+        """Put the container's layer back as a :meth:`snapshot` found it."""
+        upper, opaque = snapshot
+        self._upper, self._opaque = dict(upper), set(opaque)
+        self.generation += 1
+
     def changes(self) -> list[tuple[int, str]]:
         """``(kind, path)`` sorted by path, kind 0 modified, 1 added, 2 deleted (docker diff)."""
         kinds: dict[str, int] = {}
