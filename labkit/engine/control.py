@@ -96,14 +96,16 @@ def home_problem(home: Path, exc: OSError) -> str:
     )
 
 
-def checked_home(env: dict[str, str] | None = None) -> Path:
-    """The engine's folder, after refusing a home that is not safe (:mod:`private`)."""
+def checked_home(env: dict[str, str] | None = None, files: bool = True) -> Path:
+    """The engine's folder, after refusing a home that is not safe (:mod:`private`);
+    ``files``: the engine's own files in it too (links, foreign files, the wrong kinds)."""
     home = paths.lab_home_path(env)
     try:
         private.check_home(home)  # before making anything in it
         engine = engine_home(env)
         private.check_home(home, engine)
-        check_own_files(engine)
+        if files:
+            check_own_files(engine)
     except private.UnsafeHome as exc:
         raise EngineError(str(exc)) from None
     return engine
@@ -387,9 +389,15 @@ def _last_error(home: Path) -> str:
     return ""
 
 
+def _open_log(home: Path) -> int:
+    """The engine's log, for reading, never through a link the engine did not make."""
+    return os.open(log_path(home), os.O_RDONLY | private.O_NOFOLLOW | private.O_CLOEXEC)
+
+
 def log_tail(home: Path, lines: int = 20) -> str:
     try:
-        text = log_path(home).read_text(errors="replace")
+        with os.fdopen(_open_log(home), "r", errors="replace") as f:
+            text = f.read()
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
@@ -523,7 +531,7 @@ def _wait_gone(home: Path, pid: int, timeout: float) -> bool:
 
 def stop(env: dict[str, str] | None = None, timeout: float = STOP_TIMEOUT) -> Stopped:
     """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL."""
-    home = engine_home(env)
+    home = checked_home(env, files=False)  # it signals the pid a pidfile names: a safe home
     sock = socket_in(home)
     if not lock_held(home):
         return Stopped(None, False, removed=_clean_stale(home, sock, strict=False))
@@ -661,11 +669,18 @@ def _cmd_env(no_start: bool) -> int:
 
 
 def _cmd_logs(follow: bool, tail: int | None) -> int:
-    path = log_path(engine_home())
+    home = engine_home()
+    path = log_path(home)
     try:
-        f = path.open("r", errors="replace")
+        f = os.fdopen(_open_log(home), "r", errors="replace")
     except FileNotFoundError:
         print(f"no log yet at {path}: the lab engine has not been started", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            print(f"{path} is a symbolic link the engine did not make: not read", file=sys.stderr)
+        else:
+            print(f"cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     with f:
         lines = f.readlines()
