@@ -412,3 +412,30 @@ def test_a_fifo_or_device_in_a_bind_is_not_read(tmp_path: Path) -> None:
     with pytest.raises(OSError) as info:
         fs.read("/data/fifo")
     assert info.value.errno == errno.EOPNOTSUPP
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_host_walks_leave_no_descriptor_open(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_bytes(b"x")
+    os.symlink("/etc", tmp_path / "d" / "to-etc")
+    nested = tmp_path / "nested"
+    nested.mkdir()
+    fs = VFS(
+        image_rootfs("busybox"),
+        binds=[(str(tmp_path), "/data", False), (str(nested), "/data/d/n", False)],
+    )
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(50):
+        fs.read("/data/d/f")
+        fs.listdir("/data/d")
+        fs.stat("/data/d/to-etc/passwd", True)
+        fs.write("/data/d/n/w", b"y", append=True)
+        fs.link("/data/d/f", "/data/d/h")
+        fs.remove("/data/d/h")
+        for bad in ("/data/d/nope/x", "/data/d/f/x", "/data", "/data/d/to-etc/nope/x"):
+            with contextlib.suppress(OSError):
+                fs.remove(bad, recursive=True)
+        with contextlib.suppress(OSError):
+            fs.link("/data/d/f", "/tmp/x")  # across mounts: EXDEV
+    assert len(os.listdir("/proc/self/fd")) == before

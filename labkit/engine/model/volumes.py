@@ -6,6 +6,7 @@ in a volume is owner-only too (``runtime.hostfs``), and no link in it leads out 
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from labkit.engine import private
 from labkit.engine.model.clock import rfc3339
 from labkit.engine.model.errors import BadRequest, NotFound
 from labkit.engine.model.store import Store
+
+log = logging.getLogger("labkit.engine.model")
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
@@ -45,6 +48,18 @@ class VolumeStore:
         self.volumes: dict[str, Volume] = {
             Volume(**d).name: Volume(**d) for d in store.all("volumes")
         }
+        self._tighten()
+
+    def _tighten(self) -> None:
+        """Volume folders made by an older labkit (0755) are made owner-only too."""
+        if not self.root.is_dir():
+            return
+        for name in ["", *self.volumes]:
+            parts = [self.root.name, name, "_data"] if name else [self.root.name]
+            try:
+                private.make_dirs(self.root.parent, *parts)
+            except (OSError, private.UnsafeHome) as exc:
+                log.warning("volume folder %s left as it is: %s", self.root / name, exc)
 
     def mountpoint(self, name: str) -> Path:
         return self.root / name / "_data"
