@@ -868,9 +868,9 @@ class Recorder:
         """
         if not self._running:
             return self.transcript
-        if self._front is not None:
-            self._front.stop(grace)
-            self._front = None
+        front, self._front = self._front, None
+        if front is not None:
+            front.close_listener()  # its connections end below, with the recorder's own
         self._running = False
         assert self._wake is not None
         with contextlib.suppress(OSError):
@@ -889,6 +889,8 @@ class Recorder:
                     _shutdown(sock, socket.SHUT_RDWR)
         for thread in list(self._threads):
             thread.join(timeout)
+        if front is not None:  # the Unix sides are closed: TLS clients have had everything
+            front.stop(grace=timeout, timeout=timeout)
         for sock in self._wake:
             sock.close()
         self._wake = None

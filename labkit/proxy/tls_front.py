@@ -105,8 +105,19 @@ class TLSFront:
         sock = self._server.sockets[0]
         self.address = sock.getsockname()[:2]
 
+    def close_listener(self) -> None:
+        """Stop accepting; connections already in go on (:meth:`stop` ends them)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive() or self._server is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._server.close)
+
     def stop(self, grace: float = 0.5, timeout: float = 5.0) -> None:
-        """Stop accepting; give connections ``grace`` seconds to end, then end them."""
+        """Stop accepting; give connections ``grace`` seconds to end, then end them.
+
+        A connection ends by itself once the Unix side behind it has closed and what it
+        sent has been passed on: close that side first for a clean end."""
         loop, thread = self._loop, self._thread
         if loop is None or thread is None or not thread.is_alive():
             return
