@@ -156,6 +156,10 @@ class TLSFront:
                 up_writer.close()
         finally:
             writer.close()
+            # TLS flushes and says goodbye after close(): the connection is done only then
+            # (stopping the loop earlier would cut off the last reply).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), self.handshake_timeout)
             if task is not None:
                 self._tasks.discard(task)
 
