@@ -378,7 +378,7 @@ def recorder_threads() -> list[str]:
 def exchange_bytes(path: Path | str, data: bytes, until: bytes = b"") -> bytes:
     """Send ``data`` on a new connection to ``path``; read until ``until`` is seen or EOF."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
+        sock.settimeout(30)
         sock.connect(str(path))
         sock.sendall(data)
         received = b""

@@ -50,7 +50,7 @@ def client_for(bundle: tlscerts.Bundle, with_cert: bool = True) -> ssl.SSLContex
 
 def tls_exchange(port: int, context: ssl.SSLContext, data: bytes) -> bytes:
     with (
-        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
         context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
     ):
         sock.sendall(data)
@@ -152,7 +152,12 @@ def test_sniff_tcp_prints_a_tls_setting_and_cleans_up(folder: Path) -> None:
         assert stat.S_IMODE(certs.stat().st_mode) == 0o700
         assert stat.S_IMODE((certs / "key.pem").stat().st_mode) == 0o600
         context = tls_context(TLSConfig(certs / "ca.pem", certs / "cert.pem", certs / "key.pem"))
-        assert tls_exchange(port, context, PING) == PONG
+        try:
+            reply = tls_exchange(port, context, PING)
+        except OSError as exc:
+            sniff.terminate()
+            raise AssertionError(f"no reply ({exc!r}); labkit sniff said {sniff.communicate()}")
+        assert reply == PONG
         out, err = sniff.communicate(timeout=30)
     finally:
         engine.close()
