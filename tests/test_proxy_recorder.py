@@ -307,6 +307,8 @@ class FakeEngine:
         self.after_upgrade = after_upgrade
         self.received: list[bytes] = []
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Blocking, whatever socket.setdefaulttimeout() another test left set.
+        self.listener.settimeout(None)
         self.listener.bind(str(self.path))
         self.listener.listen()
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -322,6 +324,7 @@ class FakeEngine:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
+            conn.settimeout(None)
             with conn:
                 self._answer(conn)
 
