@@ -156,7 +156,7 @@ def test_sniff_tcp_prints_a_tls_setting_and_cleans_up(folder: Path) -> None:
             reply = tls_exchange(port, context, PING)
         except OSError as exc:
             sniff.terminate()
-            raise AssertionError(f"no reply ({exc!r}); labkit sniff said {sniff.communicate()}")
+            raise AssertionError(f"no reply ({exc!r}); sniff said {sniff.communicate()}") from exc
         assert reply == PONG
         out, err = sniff.communicate(timeout=30)
     finally:
