@@ -202,3 +202,18 @@ def test_a_verdict_reads_as_one_line_and_carries_its_data() -> None:
 )
 def test_request_mistakes_are_named(data: bytes, mistake: str | None) -> None:
     assert RequestSeen(data).mistake() == mistake
+
+
+def test_the_default_socket_timeout_is_put_back_whatever_order_threads_end_in() -> None:
+    before = socket.getdefaulttimeout()
+    release = threading.Event()
+
+    def slow():
+        release.wait(5)
+        return 1
+
+    running = learner_code.Running(slow).start()  # enters first, leaves last
+    assert learner_code.call(lambda: socket.getdefaulttimeout(), limit=2) is not None
+    release.set()
+    running.join(5)
+    assert socket.getdefaulttimeout() == before

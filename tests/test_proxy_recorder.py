@@ -307,6 +307,8 @@ class FakeEngine:
         self.after_upgrade = after_upgrade
         self.received: list[bytes] = []
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Blocking, whatever socket.setdefaulttimeout() another test left set.
+        self.listener.settimeout(None)
         self.listener.bind(str(self.path))
         self.listener.listen()
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -322,6 +324,7 @@ class FakeEngine:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
+            conn.settimeout(None)
             with conn:
                 self._answer(conn)
 
@@ -378,7 +381,7 @@ def recorder_threads() -> list[str]:
 def exchange_bytes(path: Path | str, data: bytes, until: bytes = b"") -> bytes:
     """Send ``data`` on a new connection to ``path``; read until ``until`` is seen or EOF."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
+        sock.settimeout(30)
         sock.connect(str(path))
         sock.sendall(data)
         received = b""
@@ -536,13 +539,28 @@ def test_keep_false_hands_everything_to_callbacks_and_keeps_nothing(
     assert recorder.connections_opened == 1
 
 
-def test_also_listens_on_loopback_tcp(fake_engine: Callable[..., FakeEngine]) -> None:
+def test_also_listens_on_loopback_tcp_with_tls_only(
+    fake_engine: Callable[..., FakeEngine], folder: Path
+) -> None:
+    """TCP on 127.0.0.1 is reachable by every user: only with client certificates."""
+    from labkit.transport import tlscerts
+    from labkit.transport.connect import tls_context
+    from labkit.transport.hosts import TLSConfig
+
     engine = fake_engine([PONG])
-    with Recorder(engine.url, tcp_port=0) as recorder:
+    with pytest.raises(RecorderError, match="without TLS client verification"):
+        Recorder(engine.url, tcp_port=0).start()
+    bundle = tlscerts.write_bundle(folder / "tls")
+    server = tlscerts.server_context(bundle.ca, bundle.server_cert, bundle.server_key)
+    client = tls_context(TLSConfig(bundle.ca, bundle.client_cert, bundle.client_key))
+    with Recorder(engine.url, tcp_port=0, tls=server) as recorder:
         host, port = recorder.tcp_address
         assert host == "127.0.0.1"
         assert recorder.tcp_url == f"tcp://127.0.0.1:{port}"
-        with socket.create_connection((host, port), timeout=10) as sock:
+        with (
+            socket.create_connection((host, port), timeout=10) as raw,
+            client.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+        ):
             sock.sendall(PING)
             assert sock.recv(1024) == PONG
     assert recorder.tcp_address is not None

@@ -19,11 +19,13 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from labkit.engine import control
+from labkit import paths
+from labkit.engine import control, private, statecheck
 
 log = logging.getLogger("labkit.engine")
 
 EXIT_ALREADY_RUNNING = 3
+EXIT_STATE_DAMAGED = control.EXIT_STATE_DAMAGED
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -42,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--socket", type=Path, default=None, help="listen here instead of HOME/engine.sock"
+    )
+    serve.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start with an empty state, keeping the previous state.db aside (renamed)",
     )
     serve.add_argument(
         "--log-level",
@@ -142,19 +149,29 @@ async def serve(home: Path, sock_path: Path) -> int:
     app = App()
     server = Server(app, limits)
     try:
-        if sock_path.is_socket() or sock_path.is_symlink():
-            # We hold the lock, so whatever is there was left by an engine that died.
-            log.info("removing a stale socket left at %s", sock_path)
-            sock_path.unlink()
+        # We hold the lock: a socket nobody answers on was left by an engine that died.
+        if control.remove_stale_socket(sock_path):
+            log.info("removed a stale socket left at %s", sock_path)
         await server.listen_unix(sock_path)
+    except control.EngineError as exc:
+        log.error("%s", exc)
+        return 1
     except OSError as exc:
         log.error("cannot listen on %s: %s", sock_path, exc.strerror or exc)
         return 1
+    bound = control.socket_identity(sock_path)
     control.write_pidfile(home, os.getpid())
     log.info("listening on unix://%s (pid %d)", sock_path, os.getpid())
+    stop = asyncio.Event()
+    damaged: list[str] = []
+
+    def on_damage(reason: str) -> None:
+        damaged.append(reason)
+        stop.set()
+
+    app.on_damage = on_damage
     app.start(home, **settings_from_env())
 
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -164,26 +181,64 @@ async def serve(home: Path, sock_path: Path) -> int:
         await server.close()
         await app.close()
     finally:
-        control.remove_if_ours(home, os.getpid(), sock_path)
+        control.remove_if_ours(home, os.getpid(), sock_path, bound)
+    if damaged:
+        state = home / control.STATE_NAME
+        kept = statecheck.set_aside(state)
+        log.error(
+            "the lab engine's state %s is damaged: SQLite cannot read it (%s). It is kept as %s "
+            "and the engine stopped; to start with an empty state: labkit engine start --fresh",
+            state, damaged[0], kept,
+        )  # fmt: skip
+        return EXIT_STATE_DAMAGED
     log.info("stopped")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Whatever the engine makes (SQLite's files, logs, volumes) is owner-only, even where
+    # it does not say so itself: the caller's umask (0 on some hubs) does not reach it.
+    os.umask(0o077)
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
     try:
         home = args.home if args.home is not None else control.engine_home()
-        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private.check_home(home)
+        paths.make_private_dirs(home)
+        private.check_home(home)
+        control.check_own_files(home)
         sock_path = args.socket if args.socket is not None else control.socket_in(home)
         control.check_socket_path(sock_path)
+    except (control.EngineError, private.UnsafeHome) as exc:
+        log.error("%s", exc)
+        return 2
+    except OSError as exc:
+        log.error("%s", control.home_problem(home, exc))
+        return 2
+    try:
+        lock = control.acquire_lock(home)
     except control.EngineError as exc:
         log.error("%s", exc)
         return 2
-    lock = control.acquire_lock(home)
+    except OSError as exc:
+        log.error("%s", control.home_problem(home, exc))
+        return 2
     if lock is None:
         log.error("another lab engine already holds %s: not starting a second one", home)
         return EXIT_ALREADY_RUNNING
+    try:
+        for note in statecheck.check_state(
+            home / control.STATE_NAME, fresh=args.fresh, thorough=False
+        ):
+            log.info("%s", note)
+    except statecheck.StateDamaged as exc:
+        log.error("%s", exc)
+        os.close(lock)
+        return EXIT_STATE_DAMAGED
+    except OSError as exc:
+        log.error("%s", control.home_problem(home, exc))
+        os.close(lock)
+        return 2
     from labkit.engine.server import loop_name, run
 
     log.info(

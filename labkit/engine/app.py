@@ -77,6 +77,10 @@ class App:
         # (method, unversioned path as bytes) -> the fixed reply of a route without
         # parameters: the server sends these without asking (HttpProtocol._answer_fixed).
         self.fixed_replies: dict[tuple[str, bytes], RawReply] = {}
+        # Why the model did not open (every request that needs it is told); and who to tell
+        # when that is because the state on disk is damaged (the engine process stops).
+        self.open_error: str | None = None
+        self.on_damage: Any = None
 
     # ------------------------------------------------------------ assembly
     def add_module(self, name: str, routes: Iterable[tuple[str, str, Any]]) -> int:
@@ -134,8 +138,22 @@ class App:
                 self.add_module(name, routes)
             if open_model and home is not None and self.engine is None:
                 self.engine = await open_engine(home, clock=clock, seed=seed)
-        except Exception:
-            log.exception("the lab engine could not finish starting")
+        except Exception as exc:
+            if type(exc).__module__ == "sqlite3":  # the state on disk cannot be read
+                self.open_error = (
+                    f"the lab engine's state in {home} is damaged ({exc}): stop the engine "
+                    "(labkit engine stop) and start it again, which keeps the damaged file "
+                    "aside and says how to go on"
+                )
+                log.error("%s", self.open_error)
+                if self.on_damage is not None:
+                    self.on_damage(str(exc))
+            else:
+                self.open_error = (
+                    f"the lab engine could not open its model ({exc}); its log says more: "
+                    "labkit engine logs"
+                )
+                log.exception("the lab engine could not finish starting")
         finally:
             self._ready.set()
             log.info(
@@ -193,6 +211,12 @@ class App:
         route = match.route
         if ready is not None and not ready.is_set() and route.module not in LIGHT_MODULES:
             await ready.wait()
+        if (
+            self.open_error is not None
+            and self.engine is None
+            and route.module not in (LIGHT_MODULES)
+        ):
+            return JSONReply({"message": self.open_error}, 500)
         request = Request(
             method=incoming.method,
             path=path,
@@ -213,6 +237,18 @@ class App:
                 log.error("%s %s: %s %s", incoming.method, incoming.target, exc.status, exc)
             return JSONReply({"message": exc.message}, exc.status)
         except Exception as exc:
+            if type(exc).__module__ == "sqlite3":  # the state file went bad while serving
+                log.error(
+                    "%s %s: the state cannot be read: %s", incoming.method, route.pattern, exc
+                )
+                return JSONReply(
+                    {
+                        "message": f"the lab engine's state cannot be read ({exc}): stop the "
+                        "engine (labkit engine stop) and start it again, which checks the state, "
+                        "keeps a damaged file aside and says how to go on"
+                    },
+                    500,
+                )
             log.exception("handler for %s %s failed", incoming.method, route.pattern)
             return JSONReply({"message": f"internal error in the lab engine: {exc}"}, 500)
 

@@ -5,7 +5,12 @@ its folder (``labkit.paths.engine_dir()``): ``engine.sock`` (mode 0600),
 ``engine.pid``, ``engine.log`` and ``engine.lock``. The engine holds the lock for
 as long as it lives; the kernel drops it when the process dies, however it dies,
 so "is the lock held?" tells a running engine from one that crashed and left
-its socket and pidfile behind.
+its socket and pidfile behind. Only a socket left that way (ours, and nobody
+answering on it) is ever removed; anything else where the socket goes is refused.
+
+Before it starts an engine, :func:`start` checks the lab home (:mod:`private`):
+no other user may write to it or own it, and no link the engine did not make may
+sit where its files go. Every file here is owner-only.
 
 This module is imported by the ``labkit`` command and by the engine process, so
 it imports only the standard library.
@@ -15,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -25,11 +32,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit import paths
+from labkit.engine import private, statecheck
 
 SOCKET_NAME = "engine.sock"
 PID_NAME = "engine.pid"
 LOG_NAME = "engine.log"
 LOCK_NAME = "engine.lock"
+STATE_NAME = "state.db"
+# The files the engine keeps in its folder (the socket aside): each must be ours, a
+# regular file, and never a link; ``labkit engine start`` checks them before it starts.
+OWN_FILES = (
+    PID_NAME,
+    LOG_NAME,
+    LOG_NAME + ".1",
+    LOCK_NAME,
+    STATE_NAME,
+    STATE_NAME + "-wal",
+    STATE_NAME + "-shm",
+    STATE_NAME + "-journal",
+)
 # A log bigger than this is moved to engine.log.1 when the engine starts.
 LOG_ROTATE_BYTES = 5 << 20
 # An engine answers within 0.3 s on an idle machine; 100 starting at the same moment on a
@@ -37,6 +58,7 @@ LOG_ROTATE_BYTES = 5 << 20
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 EXIT_NOT_RUNNING = 3
+EXIT_STATE_DAMAGED = 4  # the engine process found its state.db damaged and set it aside
 
 
 class EngineError(RuntimeError):
@@ -45,7 +67,58 @@ class EngineError(RuntimeError):
 
 # ---------------------------------------------------------------- where things are
 def engine_home(env: dict[str, str] | None = None) -> Path:
-    return paths.engine_dir(env)
+    """The engine's folder (made private if missing); an unusable home is an EngineError."""
+    home = paths.lab_home_path(env)
+    try:
+        return paths.engine_dir(env)
+    except OSError as exc:
+        raise EngineError(home_problem(home, exc)) from None
+
+
+def home_problem(home: Path, exc: OSError) -> str:
+    """One line for a lab home the engine cannot use: what, where, what to do."""
+    reason = exc.strerror or str(exc)
+    where = exc.filename or home
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (
+            f"the lab home {home} cannot be written ({reason}: {where}); the lab engine keeps "
+            "its socket, state and log there: make it writable, or choose another folder, "
+            "e.g. export LABKIT_HOME=/tmp/labkit-$USER"
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"the lab home {home} is full ({reason}: {where}): free some space there, or "
+            "choose another folder, e.g. export LABKIT_HOME=/tmp/labkit-$USER"
+        )
+    return (
+        f"the lab home {home} cannot be used ({reason}: {where}): fix it, or choose another "
+        "folder, e.g. export LABKIT_HOME=/tmp/labkit-$USER"
+    )
+
+
+def checked_home(env: dict[str, str] | None = None, files: bool = True) -> Path:
+    """The engine's folder, after refusing a home that is not safe (:mod:`private`);
+    ``files``: the engine's own files in it too (links, foreign files, the wrong kinds)."""
+    home = paths.lab_home_path(env)
+    try:
+        private.check_home(home)  # before making anything in it
+        engine = engine_home(env)
+        private.check_home(home, engine)
+        if files:
+            check_own_files(engine)
+    except private.UnsafeHome as exc:
+        raise EngineError(str(exc)) from None
+    return engine
+
+
+def check_own_files(home: Path) -> None:
+    """The engine's files in ``home`` (its folder): ours, the right kind, never links."""
+    try:
+        private.check_entries(home, OWN_FILES, sockets=[SOCKET_NAME])
+    except private.UnsafeHome as exc:
+        raise EngineError(str(exc)) from None
+    except OSError as exc:
+        raise EngineError(home_problem(home, exc)) from None
 
 
 def socket_in(home: Path) -> Path:
@@ -84,7 +157,10 @@ def acquire_lock(home: Path) -> int | None:
     """Take the engine's lock (a file descriptor to keep open), or None if another holds it."""
     import fcntl
 
-    fd = os.open(home / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fd = private.open_file(home / LOCK_NAME, os.O_RDWR)
+    except private.UnsafeHome as exc:
+        raise EngineError(str(exc)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -105,28 +181,91 @@ def lock_held(home: Path) -> bool:
 
 
 def write_pidfile(home: Path, pid: int) -> None:
-    """Write the pidfile atomically, so a reader never sees half of it."""
-    tmp = home / f".{PID_NAME}.{pid}"
-    tmp.write_text(f"{pid}\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, pid_path(home))
+    """Write the pidfile atomically (0600, never through a link): no reader sees half of it."""
+    private.write_file(pid_path(home), f"{pid}\n".encode())
 
 
 def read_pid(home: Path) -> int | None:
     try:
-        text = pid_path(home).read_text().strip()
+        fd = os.open(pid_path(home), os.O_RDONLY | private.O_NOFOLLOW | private.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        text = os.read(fd, 64).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return int(text) if text.isdigit() else None
 
 
-def remove_if_ours(home: Path, pid: int, sock: Path) -> None:
-    """On a clean exit, remove the socket and the pidfile if they are still this process's."""
+def socket_identity(sock: Path) -> tuple[int, int] | None:
+    """(device, inode) of the socket file at ``sock``, or None if no socket is there."""
+    try:
+        info = os.lstat(sock)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISSOCK(info.st_mode) else None
+
+
+def remove_if_ours(home: Path, pid: int, sock: Path, bound: tuple[int, int] | None = None) -> None:
+    """On a clean exit, remove the socket and the pidfile if they are still this process's
+    (the socket only if it is the very file this process bound, when ``bound`` is given)."""
     if read_pid(home) == pid:
         with contextlib.suppress(OSError):
             pid_path(home).unlink()
-    with contextlib.suppress(OSError):
-        sock.unlink()
+    if bound is None or socket_identity(sock) == bound:
+        with contextlib.suppress(OSError):
+            sock.unlink()
+
+
+def remove_stale_socket(sock: Path) -> bool:
+    """Remove a socket a dead engine left behind; True if one was removed.
+
+    Only a socket file of ours that nobody answers on is removed (call this only while
+    holding the engine's lock). A regular file, a folder, a link, someone else's socket or
+    a socket something listens on is never touched: that is an EngineError saying so.
+    """
+    try:
+        info = os.lstat(sock)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise EngineError(home_problem(sock.parent, exc)) from None
+    if not stat.S_ISSOCK(info.st_mode):
+        kind = (
+            "a symbolic link" if stat.S_ISLNK(info.st_mode)
+            else "a folder" if stat.S_ISDIR(info.st_mode)
+            else "a regular file" if stat.S_ISREG(info.st_mode)
+            else "something that is not a socket"
+        )  # fmt: skip
+        raise EngineError(
+            f"there is {kind} at {sock}, where the lab engine's socket goes; the engine removes "
+            f"only a socket it left behind: move it away (mv {sock} {sock}.old) and start again"
+        )
+    if info.st_uid != os.geteuid():
+        raise EngineError(
+            f"the socket {sock} belongs to {private.owner_name(info.st_uid)}, not to you: "
+            f"someone else listens where your engine should; remove it (rm {sock}) and start again"
+        )
+    if _answers(sock):
+        raise EngineError(
+            f"something that is not this home's lab engine (it holds no lock) listens on {sock}: "
+            "stop it, or remove the socket, and start again"
+        )
+    sock.unlink()
+    return True
+
+
+def _answers(sock: Path) -> bool:
+    """Does anything accept a connection on this socket (even without speaking HTTP)?"""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(os.fspath(sock))
+        except OSError:
+            return False
+    return True
 
 
 def pid_alive(pid: int) -> bool:
@@ -216,50 +355,94 @@ def _child_env(env: dict[str, str] | None) -> dict[str, str]:
 
 def _rotate_log(path: Path) -> None:
     with contextlib.suppress(OSError):
-        if path.stat().st_size > LOG_ROTATE_BYTES:
+        if os.lstat(path).st_size > LOG_ROTATE_BYTES:
             os.replace(path, path.with_name(path.name + ".1"))
 
 
-def _clean_stale(home: Path, sock: Path) -> list[str]:
-    """Remove what a dead engine left (only called while no engine holds the lock)."""
+def _clean_stale(home: Path, sock: Path, strict: bool = True) -> list[str]:
+    """Remove what a dead engine left (only called while no engine holds the lock).
+
+    ``strict``: something other than a stale socket where the socket goes is an
+    EngineError (``start``); otherwise (``stop``) it is left alone, for ``start`` to report.
+    """
     removed = []
     pid = read_pid(home)
-    if pid is not None or pid_path(home).exists():
+    if pid is not None or os.path.lexists(pid_path(home)):
         with contextlib.suppress(OSError):
             pid_path(home).unlink()
             removed.append(f"a stale pidfile (pid {pid}, no longer running)")
-    if sock.exists() or sock.is_symlink():
-        with contextlib.suppress(OSError):
-            sock.unlink()
+    try:
+        if remove_stale_socket(sock):
             removed.append(f"a stale socket {sock}")
+    except EngineError:
+        if strict:
+            raise
     return removed
+
+
+def _last_error(home: Path) -> str:
+    """The message of the log's last ERROR line (what the engine said before it gave up)."""
+    for line in reversed(log_tail(home, 20).splitlines()):
+        _, found, message = line.partition(" ERROR labkit.engine: ")
+        if found:
+            return message
+    return ""
+
+
+def _open_log(home: Path) -> int:
+    """The engine's log, for reading, never through a link the engine did not make."""
+    return os.open(log_path(home), os.O_RDONLY | private.O_NOFOLLOW | private.O_CLOEXEC)
 
 
 def log_tail(home: Path, lines: int = 20) -> str:
     try:
-        text = log_path(home).read_text(errors="replace")
+        with os.fdopen(_open_log(home), "r", errors="replace") as f:
+            text = f.read()
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
 
 
-def start(env: dict[str, str] | None = None, timeout: float = START_TIMEOUT) -> Started:
-    """Start the engine in the background unless it runs; wait until it answers /_ping."""
+def start(
+    env: dict[str, str] | None = None, timeout: float = START_TIMEOUT, *, fresh: bool = False
+) -> Started:
+    """Start the engine in the background unless it runs; wait until it answers /_ping.
+
+    A damaged state.db is refused (and kept aside) before anything starts; ``fresh`` starts
+    with an empty state, keeping the previous one aside (:mod:`statecheck`).
+    """
     t0 = time.monotonic()
-    home = engine_home(env)
+    home = checked_home(env)
     sock = socket_in(home)
     check_socket_path(sock)
     if lock_held(home):
+        if fresh:
+            raise EngineError(
+                "the lab engine is running, so its state cannot be set aside now: stop it "
+                "(labkit engine stop), then labkit engine start --fresh"
+            )
         # Running, or starting up: wait for it to answer rather than start another.
         _wait_for_ping(home, sock, None, timeout)
         return Started(sock, read_pid(home), True, time.monotonic() - t0)
-    recovered = _clean_stale(home, sock)
-    logfile = log_path(home)
-    _rotate_log(logfile)
-    fd = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        notes = statecheck.check_state(home / STATE_NAME, fresh=fresh)
+    except statecheck.StateDamaged as exc:
+        raise EngineError(str(exc)) from None
+    except OSError as exc:
+        raise EngineError(home_problem(paths.lab_home_path(env), exc)) from None
+    try:
+        recovered = notes + _clean_stale(home, sock)
+        logfile = log_path(home)
+        _rotate_log(logfile)
+        fd = private.open_file(logfile, os.O_WRONLY | os.O_APPEND)
+    except private.UnsafeHome as exc:
+        raise EngineError(str(exc)) from None
+    except OSError as exc:
+        raise EngineError(home_problem(paths.lab_home_path(env), exc)) from None
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "labkit.engine", "serve", "--home", str(home)],
+            [sys.executable, "-m", "labkit.engine", "serve", "--home", str(home)]
+            + (["--fresh"] if fresh else []),
             stdin=subprocess.DEVNULL,
             stdout=fd,
             stderr=fd,
@@ -287,6 +470,8 @@ def _wait_for_ping(
         if proc is not None and proc.poll() is not None:
             if proc.returncode == 3 and lock_held(home):
                 proc = None  # another start won the race: wait for that engine instead
+            elif proc.returncode in (EXIT_STATE_DAMAGED, 2):  # it said why in one log line
+                raise EngineError(_last_error(home) or log_tail(home))
             else:
                 raise EngineError(
                     f"the lab engine exited with code {proc.returncode} before it answered.\n"
@@ -346,10 +531,10 @@ def _wait_gone(home: Path, pid: int, timeout: float) -> bool:
 
 def stop(env: dict[str, str] | None = None, timeout: float = STOP_TIMEOUT) -> Stopped:
     """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL."""
-    home = engine_home(env)
+    home = checked_home(env, files=False)  # it signals the pid a pidfile names: a safe home
     sock = socket_in(home)
     if not lock_held(home):
-        return Stopped(None, False, removed=_clean_stale(home, sock))
+        return Stopped(None, False, removed=_clean_stale(home, sock, strict=False))
     pid = read_pid(home)
     if pid is None or not _is_engine(pid):
         raise EngineError(
@@ -365,13 +550,19 @@ def stop(env: dict[str, str] | None = None, timeout: float = STOP_TIMEOUT) -> St
         killed = True
         if not _wait_gone(home, pid, 5.0):
             raise EngineError(f"the lab engine (pid {pid}) survived SIGKILL")
-    return Stopped(pid, True, killed, _clean_stale(home, sock))
+    return Stopped(pid, True, killed, _clean_stale(home, sock, strict=False))
 
 
 # ---------------------------------------------------------------- the labkit command
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
-    sub.add_parser("start", help="start the lab engine in the background (if it is not running)")
+    stp = sub.add_parser("start", help="start the lab engine in the background (if not running)")
+    stp.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start with an empty state, keeping the previous state.db aside (renamed, with the "
+        "time); the way on when the state was damaged",
+    )
     sp = sub.add_parser("stop", help="stop the lab engine (SIGTERM, then SIGKILL)")
     sp.add_argument("--timeout", type=float, default=STOP_TIMEOUT, help="seconds before SIGKILL")
     sub.add_parser("status", help="is the lab engine running? pid, socket, uptime")
@@ -386,7 +577,7 @@ def run(args: argparse.Namespace) -> int:
     action = getattr(args, "action", None) or "status"
     try:
         if action == "start":
-            return _cmd_start()
+            return _cmd_start(getattr(args, "fresh", False))
         if action == "stop":
             return _cmd_stop(args.timeout)
         if action == "status":
@@ -402,10 +593,10 @@ def run(args: argparse.Namespace) -> int:
     return 2
 
 
-def _cmd_start() -> int:
-    started = start()
+def _cmd_start(fresh: bool = False) -> int:
+    started = start(fresh=fresh)
     for note in started.recovered:
-        print(f"recovered: removed {note}")
+        print(note if note.startswith("kept ") else f"recovered: removed {note}")
     if started.already_running:
         print(f"the lab engine is already running (pid {started.pid}) on unix://{started.socket}")
     else:
@@ -478,11 +669,18 @@ def _cmd_env(no_start: bool) -> int:
 
 
 def _cmd_logs(follow: bool, tail: int | None) -> int:
-    path = log_path(engine_home())
+    home = engine_home()
+    path = log_path(home)
     try:
-        f = path.open("r", errors="replace")
+        f = os.fdopen(_open_log(home), "r", errors="replace")
     except FileNotFoundError:
         print(f"no log yet at {path}: the lab engine has not been started", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            print(f"{path} is a symbolic link the engine did not make: not read", file=sys.stderr)
+        else:
+            print(f"cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     with f:
         lines = f.readlines()

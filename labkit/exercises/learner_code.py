@@ -55,14 +55,32 @@ def unfinished(name: str) -> str:
     )
 
 
+_default_lock = threading.Lock()
+_default_users = 0
+_default_saved: float | None = None
+
+
 @contextlib.contextmanager
-def socket_default_timeout(seconds: float) -> Iterator[None]:
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
+def socket_default_timeout(seconds: float = SOCKET_TIMEOUT) -> Iterator[None]:
+    """Give new sockets a timeout while any learner code runs, then put the old default back.
+
+    The default is one setting for the whole process, and learner code runs in threads
+    that may end in any order; so the first to enter saves the old value and the last to
+    leave restores it, whatever the order.
+    """
+    global _default_users, _default_saved
+    with _default_lock:
+        if _default_users == 0:
+            _default_saved = socket.getdefaulttimeout()
+            socket.setdefaulttimeout(seconds)
+        _default_users += 1
     try:
         yield
     finally:
-        socket.setdefaulttimeout(old)
+        with _default_lock:
+            _default_users -= 1
+            if _default_users == 0:
+                socket.setdefaulttimeout(_default_saved)
 
 
 def call(fn: Callable[..., Any], *args: Any, limit: float = 10.0, what: str = "") -> Any:
@@ -73,7 +91,7 @@ def call(fn: Callable[..., Any], *args: Any, limit: float = 10.0, what: str = ""
     if is_template(fn):
         raise NotYet(unfinished(f"`{getattr(fn, '__name__', name)}`"), mistake="unfinished")
     running = Running(fn, *args, name=name)
-    with socket_default_timeout(min(SOCKET_TIMEOUT, limit)):
+    with socket_default_timeout():
         running.start()
         try:
             finished = running.join(limit)
@@ -138,7 +156,7 @@ class Running:
 
     def _run(self) -> None:
         try:
-            with socket_default_timeout(SOCKET_TIMEOUT):
+            with socket_default_timeout():
                 self.result = self._fn(*self._args)
         except BaseException as exc:  # reported through .error, never lost in a thread
             self.error = exc

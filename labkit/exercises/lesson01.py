@@ -658,6 +658,7 @@ CHECK_UMASK = 0o002  # a permissive umask (common on desktops): what the learner
             "connections on it"
         ),
     },
+    stretch=True,
 )
 def check_listen_private(ctx: CheckContext, listen_private: Any) -> str:
     stale = ctx.socket_path(f"{ctx.token(6)}.sock")

@@ -41,6 +41,7 @@ def bind_private(sock: socket.socket, path: Path) -> None:
         temporary = private / "s"
         bind(sock, temporary)
         os.chmod(temporary, 0o600)
+        sock.listen(64)  # before it has its name: a client that finds it can connect at once
         os.rename(temporary, path)
     finally:
         with contextlib.suppress(OSError):
@@ -50,11 +51,15 @@ def bind_private(sock: socket.socket, path: Path) -> None:
 def clear_stale_socket(path: Path) -> None:
     """Remove a socket file nobody listens on; refuse to touch anything else."""
     try:
-        mode = os.lstat(path).st_mode
+        info = os.lstat(path)
     except FileNotFoundError:
         return
-    if not stat.S_ISSOCK(mode):
+    if not stat.S_ISSOCK(info.st_mode):
         raise ListenError(f"cannot listen on {path}: it exists and is not a socket")
+    if info.st_uid != os.geteuid():
+        raise ListenError(
+            f"cannot listen on {path}: a socket of another user is there; choose another path"
+        )
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         probe.settimeout(1)
         try:

@@ -31,6 +31,7 @@ import os
 import re
 import selectors
 import socket
+import ssl
 import stat
 import tempfile
 import threading
@@ -714,7 +715,10 @@ class Recorder:
 
     ``socket_path`` is where it listens (default: ``proxy.sock`` in a new private temporary
     folder, removed by :meth:`stop`); the socket file gets mode 0600, so that only you can
-    use it. ``tcp_port`` (0 picks a free one) also listens on 127.0.0.1, never further.
+    use it. ``tcp_port`` (0 picks a free one) also listens on 127.0.0.1, never further, and
+    only with ``tls``, a server context that requires client certificates
+    (``labkit.transport.tlscerts.server_context``): every user of a machine can reach its
+    loopback, so a TCP port without client verification would hand them the engine.
 
     ``on_chunk(chunk)`` and ``on_exchange(exchange)`` are called from the recorder's
     threads, one at a time, as bytes arrive and as exchanges end; keep them quick.
@@ -728,6 +732,7 @@ class Recorder:
         socket_path: str | os.PathLike[str] | None = None,
         *,
         tcp_port: int | None = None,
+        tls: ssl.SSLContext | None = None,
         on_chunk: Callback | None = None,
         on_exchange: Callback | None = None,
         on_problem: Callback | None = None,
@@ -739,6 +744,8 @@ class Recorder:
         self.connections_opened = 0
         self._wanted_path = Path(socket_path) if socket_path is not None else None
         self._wanted_port = tcp_port
+        self._tls = tls
+        self._front: Any = None
         self.on_chunk = on_chunk
         self.on_exchange = on_exchange
         self.on_problem = on_problem
@@ -778,7 +785,7 @@ class Recorder:
 
     @property
     def tcp_url(self) -> str | None:
-        """``tcp://127.0.0.1:PORT`` when listening on TCP too, else None."""
+        """``tcp://127.0.0.1:PORT`` when listening on TCP (with TLS) too, else None."""
         if self.tcp_address is None:
             return None
         return f"tcp://{self.tcp_address[0]}:{self.tcp_address[1]}"
@@ -826,12 +833,16 @@ class Recorder:
         """Listen, and forward every connection to the engine, until :meth:`stop`."""
         if self._running:
             raise RecorderError(f"this recorder is already listening on {self.docker_host}")
+        if self._wanted_port is not None and self._tls is None:
+            raise RecorderError(
+                "refusing to listen on TCP without TLS client verification: every user of "
+                "this machine can connect to 127.0.0.1, and whoever reaches the engine is root "
+                "on it (lesson 06); pass tls=tlscerts.server_context(...)"
+            )
         self._t0 = time.monotonic()
         self.started_at = time.time()
         try:
             self._listeners.append(self._listen_unix())
-            if self._wanted_port is not None:
-                self._listeners.append(self._listen_tcp(self._wanted_port))
         except BaseException:
             self._close_listeners()
             raise
@@ -841,6 +852,12 @@ class Recorder:
             target=self._serve, name="labkit-recorder-accept", daemon=True
         )
         self._accept_thread.start()
+        if self._wanted_port is not None:
+            try:
+                self._front = self._listen_tls(self._wanted_port)
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def stop(self, grace: float = 0.5, timeout: float = 5.0) -> Transcript:
@@ -851,6 +868,9 @@ class Recorder:
         """
         if not self._running:
             return self.transcript
+        front, self._front = self._front, None
+        if front is not None:
+            front.close_listener()  # its connections end below, with the recorder's own
         self._running = False
         assert self._wake is not None
         with contextlib.suppress(OSError):
@@ -869,6 +889,8 @@ class Recorder:
                     _shutdown(sock, socket.SHUT_RDWR)
         for thread in list(self._threads):
             thread.join(timeout)
+        if front is not None:  # the Unix sides are closed: TLS clients have had everything
+            front.stop(grace=timeout, timeout=timeout)
         for sock in self._wake:
             sock.close()
         self._wake = None
@@ -911,20 +933,18 @@ class Recorder:
             raise
         return sock
 
-    def _listen_tcp(self, port: int) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    def _listen_tls(self, port: int) -> Any:
+        """The TCP listener: a TLS front (client certificates required) that forwards to
+        this recorder's own Unix socket, so TCP clients are recorded like the others."""
+        from labkit.proxy.tls_front import TLSFront, TLSFrontError
+
+        assert self._tls is not None and self.socket_path is not None
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(("127.0.0.1", port))
-            sock.listen(64)
-        except OSError as exc:
-            sock.close()
-            raise RecorderError(
-                f"cannot listen on 127.0.0.1 port {port}: {exc.strerror or exc}; "
-                "choose another port, or 0 for any free one"
-            ) from exc
-        self.tcp_address = sock.getsockname()[:2]
-        return sock
+            front = TLSFront(port, self._tls, self.socket_path, on_problem=self._problem).start()
+        except TLSFrontError as exc:
+            raise RecorderError(str(exc)) from exc
+        self.tcp_address = front.address
+        return front
 
     def _close_listeners(self) -> None:
         for sock in self._listeners:

@@ -64,12 +64,15 @@ def _missing(path: str, ref: str) -> ApiError:
 
 
 def _stat(vfs: Any, path: str, ref: str) -> tuple[str, Any]:
-    """(the normalised path, its Stat) with symlinks in the last part not followed."""
+    """(the normalised path, its Stat): a symlink in the last part is not followed, unless
+    the path ends in ``/`` or ``/.`` (then it names the folder the link leads to, as
+    dockerd resolves it). Links resolve inside the container, never on the host."""
     from labkit.engine.runtime.vfs import normpath
 
     full = normpath(path)
+    follow = path.endswith(("/", "/.")) and full != "/"
     try:
-        return full, vfs.stat(full)
+        return full, vfs.stat(full, follow_symlinks=follow)
     except OSError:
         raise _missing(path, ref) from None
 
@@ -180,12 +183,28 @@ async def put_archive(req: Request, id: str) -> Reply:
             raise ApiError(400, f"cannot unpack into {path}: {exc}") from None
         except (tarfile.TarError, OSError, EOFError, zlib.error, _LZMAError) as exc:
             raise ApiError(400, f"the request body is not a tar archive: {exc}") from None
+        before = vfs.snapshot()
         try:
             _untar(vfs, full, members, no_clobber)
+            engine.save_fs(c, vfs)
         except OSError as exc:
+            vfs.restore(before)
             raise ApiError(400, f"cannot unpack into {path}: {exc}") from None
-        engine.save_fs(c, vfs)
+        except ApiError:  # not saved: the container's layer is as it was (host folders are not)
+            vfs.restore(before)
+            raise
     return RawReply(b"", "text/plain; charset=utf-8", 200)
+
+
+def _inside(root: str, name: str) -> str | None:
+    """Where an archive member named ``name`` goes under ``root``: a leading ``/`` is
+    dropped (as tar and dockerd do); a name that climbs out with ``..`` gives None."""
+    from labkit.engine.runtime.vfs import normpath
+
+    target = normpath(posixpath.join(root, name.lstrip("/")))
+    if target != root and not target.startswith(root.rstrip("/") + "/"):
+        return None
+    return target
 
 
 def _room(vfs: Any) -> int | None:
@@ -361,37 +380,51 @@ class _Unpacked:
 
 
 def _untar(vfs: Any, dest: str, members: list[Member], no_clobber: bool) -> None:
+    """Unpack into ``dest`` as ``tar -x`` would, through the container's own filesystem.
+
+    Every path is resolved inside the container (a symlink in the archive, or one already
+    there, can only lead to another place in the container, never to the host), an
+    existing entry is replaced rather than written through, and a member that climbs out
+    of ``dest`` is skipped, as tar skips it.
+    """
     from labkit.engine.runtime.vfs import normpath
 
     root = normpath(dest)
-    inside = root.rstrip("/") + "/"
     with _Unpacked(members) as tar:
         for entry in tar:
-            target = normpath(posixpath.join(root, entry.name))
-            if target != root and not target.startswith(inside):
-                continue  # a name that climbs out of the folder: skipped, as tar -x does
+            target = _inside(root, entry.name)
+            if target is None or target == root:
+                continue
+            if not (entry.isdir() or entry.issym() or entry.islnk() or entry.isfile()):
+                continue  # devices and FIFOs: nothing a container of the lab can use
             parent = posixpath.dirname(target)
             if not vfs.is_dir(parent):
                 vfs.mkdir(parent, parents=True)
-            existing = vfs.stat(target) if vfs.exists(target) else None
+            try:
+                existing = vfs.stat(target)  # the entry itself, a link not followed
+            except FileNotFoundError:
+                existing = None
             if entry.isdir():
-                if existing is None:
-                    vfs.mkdir(target)
-                elif existing.kind != "dir":
+                if existing is not None and existing.kind != "dir":
                     if no_clobber:
                         raise OSError(f"cannot overwrite non-directory {target} with a directory")
                     vfs.remove(target)
+                    existing = None
+                if existing is None:
                     vfs.mkdir(target)
                 vfs.chmod(target, entry.mode & 0o7777)
-            elif entry.issym():
-                if existing is not None:
-                    vfs.remove(target, recursive=True)
+                continue
+            if existing is not None:
+                if existing.kind == "dir" and no_clobber:
+                    raise OSError(f"cannot overwrite directory {target} with a file")
+                vfs.remove(target, recursive=True)
+            if entry.issym():
                 vfs.symlink(entry.linkname, target)
-            elif entry.isfile():
-                if existing is not None and existing.kind == "dir":
-                    if no_clobber:
-                        raise OSError(f"cannot overwrite directory {target} with a file")
-                    vfs.remove(target, recursive=True)
+            elif entry.islnk():
+                source = _inside(root, entry.linkname)
+                if source is not None:
+                    vfs.link(source, target)
+            else:
                 member = tar.extractfile(entry)
                 vfs.write(target, member.read() if member is not None else b"")
                 vfs.chmod(target, entry.mode & 0o7777)
@@ -402,7 +435,7 @@ async def export_container(req: Request, id: str) -> Reply:
     engine = req.engine
     c = engine.container(id)
     body = _tar_of(engine.container_fs(c), "/", None)
-    engine.events.emit("container", "export", c.id, c.event_attributes())
+    engine.note("container", "export", c.id, c.event_attributes())
     return StreamReply(body, TAR_TYPE, 200)
 
 

@@ -200,7 +200,7 @@ async def attach_container(req: Request, id: str) -> Reply:
     # to as well: `docker start -a` attaches first, then starts it (as with dockerd, the
     # stream ends when the container next stops).
     queue = engine.listen(c) if stream else None
-    engine.events.emit("container", "attach", c.id, c.event_attributes())
+    engine.note("container", "attach", c.id, c.event_attributes())
     tty = c.tty
 
     # What was logged before this attach (logs=1), read a page at a time from the store.

@@ -3,6 +3,13 @@
 Handlers in ``engine/api`` call these methods; each method checks its inputs,
 changes state in one SQLite transaction, records the event and, for
 containers, drives the simulated process from ``engine/runtime``.
+
+What the API shows is what is on disk. A change that cannot be saved (a full disk) is
+refused with a 500 (``StateNotSaved``) and leaves no trace: the store rolls back and
+:meth:`Engine._reload` puts the records it touched back as they are on disk; events reach
+listeners only once saved; a process starts (or freezes) only after its new state is saved.
+The one change that cannot be refused is a process ending: it is shown at once, and saved
+as soon as the store can take it (:meth:`Engine._save_later`).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from labkit import paths
 from labkit.engine import goparse
 from labkit.engine.model import catalogue, refs
 from labkit.engine.model.clock import Clock, parse_instant
@@ -26,6 +34,7 @@ from labkit.engine.model.errors import (
     Forbidden,
     NotFound,
     NotModified,
+    StateNotSaved,
 )
 from labkit.engine.model.events import EventBus
 from labkit.engine.model.execs import Exec
@@ -54,6 +63,7 @@ FLUSH_BYTES = 256 << 10
 KILL_GRACE = 5.0
 # Seconds between steps of giving deleted output's space back to the file system.
 RECLAIM_EVERY = 0.5
+SAVE_RETRY_SECONDS = 1.0  # how often a state the store refused is offered to it again
 
 log = logging.getLogger("labkit.engine.model")
 
@@ -105,6 +115,122 @@ class Engine:
         self.closed = False
         self._process_class: Any = None
         store.on_flush = self._logs_stored
+        # Objects dropped from memory in the current transaction, to put back on a rollback.
+        self._journal: dict[tuple[str, str], Any] = {}
+        # Ended processes whose new state the store refused: saved again until it takes it.
+        self._unsaved: dict[str, Container] = {}
+        self._unsaved_execs: dict[str, Exec] = {}
+        self._retry_handle: asyncio.TimerHandle | None = None
+        store.on_rollback = self._reload
+
+    # ------------------------------------------------------------------ saving, or not
+    def _reload(self, touched: set[tuple[str, str]]) -> None:
+        """After a rollback: the records a refused change touched, back as they are on disk."""
+        for table, key in touched:
+            if table in ("containers", "upper") and key in self._unsaved:
+                c = self._unsaved[key]  # an ended process: memory is the truth, saved later
+                c.removed = False
+                self.containers[key] = c
+            elif table == "execs" and key in self._unsaved_execs:
+                self.execs[key] = self._unsaved_execs[key]
+            elif table in ("containers", "upper"):
+                self._reload_container(key)
+            elif table == "execs":
+                doc = self.store.get_doc("execs", key)
+                exec_ = self.execs.get(key) or self._journal.get((table, key))
+                if doc is None:
+                    self.execs.pop(key, None)
+                elif exec_ is None:
+                    self.execs[key] = Exec(doc)
+                else:
+                    exec_.doc.clear()
+                    exec_.doc.update(doc)
+                    self.execs[key] = exec_
+            elif table in ("images", "volumes", "networks"):
+                self._reload_record(table, key)
+            elif table == "meta" and key == "id_counter":
+                self.ids.counter = int(self.store.get_meta("id_counter", "0") or 0)
+        self._journal.clear()
+        self._by_name = {c.name: c.id for c in self.containers.values()}
+
+    def _reload_container(self, cid: str) -> None:
+        doc = self.store.get_doc("containers", cid)
+        c = self.containers.get(cid) or self._journal.get(("containers", cid))
+        if doc is None:
+            self.containers.pop(cid, None)
+            if c is not None:
+                c.removed = True
+            return
+        if c is None:
+            c = Container(doc)
+        else:
+            c.doc.clear()
+            c.doc.update(doc)
+            c.removed = False
+        self.containers[cid] = c
+
+    def _reload_record(self, table: str, key: str) -> None:
+        from labkit.engine.model.networks import Network
+        from labkit.engine.model.volumes import Volume
+
+        kinds = {
+            "images": (self.images.images, Image),
+            "volumes": (self.volumes.volumes, Volume),
+            "networks": (self.networks.networks, Network),
+        }
+        memory, kind = kinds[table]
+        doc = self.store.get_doc(table, key)
+        if doc is None:
+            memory.pop(key, None)
+        else:
+            memory[key] = kind(**doc)
+
+    def note(self, type_: str, action: str, actor: str, attributes: dict[str, str]) -> None:
+        """An event about something that happens whether or not it can be recorded (a kill,
+        a stop, a look at a container): recorded if the store can take it, else logged."""
+        try:
+            self.events.emit(type_, action, actor, attributes)
+        except StateNotSaved as exc:
+            log.warning("event %s %s not recorded: %s", type_, action, exc.message)
+
+    def _save_later(self, c: Container | None = None, exec_: Exec | None = None) -> None:
+        """A state that already happened (a process ended) but could not be saved: keep
+        showing it (a rollback does not reload it), and offer it to the store again until
+        it is on disk. Call before the transaction that tries to save it."""
+        if c is not None:
+            self._unsaved[c.id] = c
+        if exec_ is not None:
+            self._unsaved_execs[exec_.id] = exec_
+
+    def _saved(self, c: Container | None = None, exec_: Exec | None = None) -> None:
+        if c is not None:
+            self._unsaved.pop(c.id, None)
+        if exec_ is not None:
+            self._unsaved_execs.pop(exec_.id, None)
+
+    def _retry_later(self) -> None:
+        if self._retry_handle is None and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._retry_handle = loop.call_later(SAVE_RETRY_SECONDS, self._retry_saves)
+
+    def _retry_saves(self) -> None:
+        self._retry_handle = None
+        if self.closed or not (self._unsaved or self._unsaved_execs):
+            return
+        try:
+            with self.store.tx():
+                for exec_ in self._unsaved_execs.values():
+                    if exec_.id in self.execs:
+                        self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
+                for c in self._unsaved.values():
+                    if not c.removed:
+                        self.store.put("containers", c.id, c.doc)
+        except StateNotSaved:
+            self._retry_later()
+            return
+        log.info("saved the state of %d ended processes the store had refused", len(self._unsaved))
+        self._unsaved.clear()
+        self._unsaved_execs.clear()
 
     # ------------------------------------------------------------------ open / close
     @classmethod
@@ -118,8 +244,7 @@ class Engine:
     ) -> Engine:
         """Open (or create) ``<home>/state.db``; ``LABKIT_CLOCK``/``LABKIT_SEED`` and the
         ``LABKIT_ENGINE_*`` bounds (model/limits.py) from the environment if not given."""
-        home = Path(home)
-        home.mkdir(parents=True, exist_ok=True)
+        home = paths.make_private_dirs(Path(home))
         if clock is None:
             clock = Clock.from_env()
         elif isinstance(clock, str):
@@ -139,13 +264,25 @@ class Engine:
         return engine
 
     def _load(self) -> None:
-        """Load records; what was running when the engine stopped is now exited (255)."""
+        """Load records; what was running when the engine stopped is now exited (255).
+
+        That news is saved if the store can take it, and else shown anyway and saved later
+        (a full disk must not stop the engine from opening)."""
+        try:
+            self._load_records()
+        except StateNotSaved as exc:
+            log.warning("could not record what ended while the engine was down: %s", exc.message)
+            self._retry_later()
+
+    def _load_records(self) -> None:
         for doc in self.store.all("execs"):
             exec_ = Exec(doc)
             if exec_.doc["running"]:
                 exec_.doc["running"] = False
                 exec_.doc["exit_code"] = EXIT_ENGINE_DIED
+                self._save_later(exec_=exec_)
                 self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
+                self._saved(exec_=exec_)
             self.execs[exec_.id] = exec_
         stale: list[Container] = []
         for doc in self.store.all("containers"):
@@ -159,7 +296,9 @@ class Engine:
                     ExitCode=EXIT_ENGINE_DIED,
                     FinishedAt=self.clock.now_ns(),
                 )
+                self._save_later(c)
                 self._save(c)
+                self._saved(c)
                 if c.auto_remove:
                     stale.append(c)
         for c in stale:
@@ -178,12 +317,19 @@ class Engine:
             await asyncio.wait(pending, timeout=2)
         for t in pending:
             t.cancel()
+        self._retry_saves()  # a last try for what ended while the disk was full
+        if self._retry_handle is not None:
+            self._retry_handle.cancel()
         self.closed = True
         if self._flush_handle is not None:
             self._flush_handle.cancel()
         if self._reclaim_handle is not None:
             self._reclaim_handle.cancel()
-        self.store.close()
+        try:
+            self.store.close()
+        except StateNotSaved as exc:  # the last output could not be stored
+            log.warning("closing the store: %s", exc.message)
+            self.store.db.close()
 
     @property
     def memory(self) -> Any:
@@ -628,6 +774,23 @@ class Engine:
             ps=lambda: self._ps_rows(c),
             **self._process_extras(memory, lambda: self._throttle(c)),
         )
+        # Saved first: if the store cannot take "running", nothing runs (a rollback).
+        try:
+            with self.store.tx():
+                c.state.update(
+                    Status="running",
+                    Pid=process.pid,
+                    ExitCode=0,
+                    Error="",
+                    StartedAt=self.now(),
+                    OOMKilled=False,
+                )
+                self._save(c)
+                self.events.emit("container", "start", c.id, c.event_attributes())
+        except StateNotSaved:
+            memory.parent = None  # it never ran: what it counted leaves the engine's total
+            self.memory.add(-memory.used)
+            raise
         c.process, c.vfs, c.memory = process, vfs, memory
         c.runs += 1
         if not c.config.get("OpenStdin"):
@@ -639,17 +802,6 @@ class Engine:
             if c.stdin_closed:
                 process.close_stdin()
         process.start()
-        with self.store.tx():
-            c.state.update(
-                Status="running",
-                Pid=process.pid,
-                ExitCode=0,
-                Error="",
-                StartedAt=self.now(),
-                OOMKilled=False,
-            )
-            self._save(c)
-            self.events.emit("container", "start", c.id, c.event_attributes())
         c.supervisor = self._spawn(
             self._supervise(c, process),
             f"the supervisor of container {c.short}",
@@ -726,6 +878,8 @@ class Engine:
             return
         try:
             self.store.flush_logs()
+        except StateNotSaved as exc:
+            log.warning("container output was not stored: %s", exc.message)
         except Exception:
             log.exception("writing container output to the store failed: that output is lost")
         self._schedule_reclaim()
@@ -785,19 +939,29 @@ class Engine:
                 with contextlib.suppress(Exception):
                     exec_.process.signal(SIGKILL)
         self._flush()
+        self._exited(c, code, error)
+        self._save_later(c)  # it has ended, whether or not the store takes it now
         try:
             with self.store.tx():
                 if c.vfs is not None and not c.removed:
                     try:
                         self.store.put_upper(c.id, c.vfs.upper_state())
+                    except StateNotSaved:
+                        raise
                     except Exception:
                         log.exception("saving container %s's files failed", c.short)
-                self._exited(c, code, error)
                 self._save(c)
                 self.events.emit("container", "die", c.id, c.event_attributes(exitCode=str(code)))
+        except StateNotSaved as exc:
+            log.warning("container %s exited (%d); saving that failed, retrying: %s",
+                        c.short, code, exc.message)  # fmt: skip
+            self._retry_later()
         except Exception as exc:
             log.exception("recording the exit of container %s failed", c.short)
             self._exited(c, code, f"the lab engine could not record this exit: {exc}")
+            self._retry_later()
+        else:
+            self._saved(c)
         self._after_exit(c, code)
 
     def _exited(self, c: Container, code: int, error: str = "") -> None:
@@ -902,11 +1066,11 @@ class Engine:
         freeze = getattr(c.process, "freeze", None)
         if freeze is None:
             raise Conflict(f"Cannot pause container {c.id}: its process cannot be paused")
-        freeze()
-        with self.store.tx():
+        with self.store.tx():  # saved first: if the store cannot take it, nothing freezes
             c.state["Status"] = "paused"
             self._save(c)
             self.events.emit("container", "pause", c.id, c.event_attributes())
+        freeze()
 
     def unpause_container(self, c: Container) -> None:
         if c.status != "paused" or c.process is None:
@@ -914,12 +1078,12 @@ class Engine:
         self._thaw(c)
 
     def _thaw(self, c: Container) -> None:
-        if c.process is not None:
-            c.process.thaw()
         with self.store.tx():
             c.state["Status"] = "running"
             self._save(c)
             self.events.emit("container", "unpause", c.id, c.event_attributes())
+        if c.process is not None:
+            c.process.thaw()
 
     # ------------------------------------------------------------------ signals
     def kill_container(self, c: Container, signal_text: str | None = None, *, ref: str = "") -> int:
@@ -928,13 +1092,17 @@ class Engine:
             raise Conflict(
                 f"Cannot kill container: {ref or c.name}: Container {c.id} is not running"
             )
-        self.events.emit("container", "kill", c.id, c.event_attributes(signal=str(signum)))
+        self.note("container", "kill", c.id, c.event_attributes(signal=str(signum)))
         c.process.signal(signum)
         if c.supervisor is None or c.supervisor.done():
             # nobody is watching it any more (a failed supervisor): record its end now
             self._supervisor_failed(c, RuntimeError("nobody was watching it"))
         if signum == SIGKILL and c.status == "paused":
-            self._thaw(c)  # as dockerd does: a killed paused container is unpaused to die
+            # As dockerd does, a killed paused container is unpaused to die; it dies even if
+            # the store cannot take "running" now (its exit is saved when it can be).
+            c.process.thaw()
+            with contextlib.suppress(StateNotSaved):
+                self._thaw(c)
         return signum
 
     async def stop_container(
@@ -960,7 +1128,7 @@ class Engine:
                 if c.running and c.process is not None:
                     self.kill_container(c, str(SIGKILL))
                 await self._wait_exit(c, fut)
-            self.events.emit("container", "stop", c.id, c.event_attributes())
+            self.note("container", "stop", c.id, c.event_attributes())
         finally:
             c.stopping = False
         if c.auto_remove and not c.removed and not c.removing:
@@ -972,7 +1140,7 @@ class Engine:
         if c.removed:
             raise NotFound(f"No such container: {c.id}")
         self.start_container(c)
-        self.events.emit("container", "restart", c.id, c.event_attributes())
+        self.note("container", "restart", c.id, c.event_attributes())
 
     # ------------------------------------------------------------------ remove
     async def remove_container(
@@ -999,6 +1167,8 @@ class Engine:
         if c.removed:
             return
         with self.store.tx():
+            self._journal[("containers", c.id)] = c
+            self.store.after_commit(self._journal.clear)
             c.removed = True
             self.containers.pop(c.id, None)
             if self._by_name.get(c.name) == c.id:
@@ -1006,7 +1176,9 @@ class Engine:
             self.store.delete("containers", c.id)
             self.store.delete_logs(c.id)
             for exec_id in c.doc.get("exec_ids") or []:
-                self.execs.pop(exec_id, None)
+                dropped = self.execs.pop(exec_id, None)
+                if dropped is not None:
+                    self._journal[("execs", exec_id)] = dropped
                 self.store.delete("execs", exec_id)
             if volumes:
                 for m in c.doc.get("mounts", []):
@@ -1064,7 +1236,7 @@ class Engine:
         for exec_ in self.execs.values():
             if exec_.cid == c.id and exec_.running and exec_.process is not None:
                 rows.extend(exec_.process.top())
-        self.events.emit("container", "top", c.id, c.event_attributes())
+        self.note("container", "top", c.id, c.event_attributes())
         return {
             "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
             "Processes": rows,
@@ -1241,13 +1413,13 @@ class Engine:
         )
         if not exec_.doc["attach_stdin"]:
             process.close_stdin()
-        exec_.process = process
-        process.start()
-        with self.store.tx():
+        with self.store.tx():  # saved first: if the store cannot take it, nothing runs
             exec_.doc.update(running=True, pid=process.pid)
             self.store.put_exec(exec_.id, exec_.cid, exec_.doc)
             action = f"exec_start: {argv[0]} {' '.join(argv[1:])}"
             self.events.emit("container", action, c.id, c.event_attributes(execID=exec_.id))
+        exec_.process = process
+        process.start()
         exec_.done = self._spawn(
             self._supervise_exec(c, exec_, process),
             f"the supervisor of exec {exec_.id[:12]}",
@@ -1273,9 +1445,10 @@ class Engine:
         self._exec_ended(c, exec_, EXIT_ENGINE_DIED)
 
     def _exec_ended(self, c: Container, exec_: Exec, code: int) -> None:
-        """Record an exec's end; in memory at least, whatever the store says."""
+        """Record an exec's end; in memory at once, on disk as soon as the store takes it."""
         exec_.doc.update(running=False, exit_code=code, pid=0)
         exec_.process = None
+        self._save_later(exec_=exec_)  # it has ended, whether or not the store takes it now
         try:
             with self.store.tx():
                 if exec_.id in self.execs:
@@ -1283,6 +1456,8 @@ class Engine:
                 if c.vfs is not None and not c.removed:
                     try:
                         self.store.put_upper(c.id, c.vfs.upper_state())
+                    except StateNotSaved:
+                        raise
                     except Exception:
                         log.exception("saving container %s's files failed", c.short)
                 self.events.emit(
@@ -1291,8 +1466,15 @@ class Engine:
                     c.id,
                     c.event_attributes(execID=exec_.id, exitCode=str(code)),
                 )
+        except StateNotSaved as exc:
+            log.warning("exec %s ended (%d); saving that failed, retrying: %s",
+                        exec_.id[:12], code, exc.message)  # fmt: skip
+            self._retry_later()
         except Exception:
             log.exception("recording the end of exec %s failed", exec_.id[:12])
+            self._retry_later()
+        else:
+            self._saved(exec_=exec_)
 
     # ------------------------------------------------------------------ volumes & networks
     def _volume_users(self, name: str) -> list[Container]:

@@ -34,3 +34,11 @@ class NotModified(ApiError):
 class Forbidden(ApiError):
     def __init__(self, message: str) -> None:
         super().__init__(403, message)
+
+
+class StateNotSaved(ApiError):
+    """A change the store could not write (a full disk, a read-only or damaged file): it was
+    not made, in memory either. 500, as dockerd answers a failure of its own storage."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(500, message)

@@ -45,13 +45,18 @@ class EventBus:
             }
         )
         self.store.add_event(now, doc)
+        # Listeners hear of a change only once it is on disk: one that could not be saved
+        # never happened (Store.tx rolls it back).
+        self.store.after_commit(lambda: self._deliver(doc))
+        return doc
+
+    def _deliver(self, doc: dict[str, Any]) -> None:
         for queue in list(self._listeners):
             if queue.qsize() >= MAX_QUEUE:
                 self._listeners.discard(queue)
                 queue.put_nowait(None)
             else:
                 queue.put_nowait(doc)
-        return doc
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from labkit.engine import private
 from labkit.engine.model.errors import BadRequest
 
 
@@ -66,7 +66,7 @@ def resolve_mounts(
         read_only = "ro" in mode.split(",")
         if src.startswith("/"):
             with contextlib.suppress(OSError):
-                os.makedirs(src, exist_ok=True)  # dockerd creates a missing bind source
+                private.make_host_dirs(src)  # dockerd creates a missing bind source (0700 here)
             mounts.append(bind_mount(src, dst, read_only, mode))
         else:
             mounts.append(volume_mount(src, volume_source(src), dst, read_only, mode or "z"))
@@ -100,6 +100,7 @@ def resolve_mounts(
     return mounts
 
 
-def vfs_binds(mounts: list[dict[str, Any]]) -> list[tuple[str, str, bool]]:
-    """What ``runtime.vfs.VFS`` takes: (host folder, container path, read only)."""
-    return [(m["Source"], m["Destination"], not m["RW"]) for m in mounts]
+def vfs_binds(mounts: list[dict[str, Any]]) -> list[tuple[str, str, bool, bool]]:
+    """What ``runtime.vfs.VFS`` takes: (host folder, container path, read only, private);
+    a volume is private (owner-only), a bind mount is the learner's own host folder."""
+    return [(m["Source"], m["Destination"], not m["RW"], m.get("Type") == "volume") for m in mounts]

@@ -11,17 +11,27 @@ disk sync of their own: a crash of the machine may lose the last moments of outp
 never a committed change of state (the next state change's sync covers them too).
 They are bounded per container and in total, oldest first, and the space they
 leave is given back to the file system (``auto_vacuum=INCREMENTAL``).
+
+A change that cannot be written (a full disk, a read-only file) must leave no trace:
+:meth:`Store.tx` rolls the transaction back, hands the keys it touched to
+``on_rollback`` (the model reloads them, so memory matches the disk again) and raises
+:class:`StateNotSaved`; what was queued with :meth:`Store.after_commit` (events for
+listeners, deleting a volume's files) runs only once the change is on disk.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+from labkit.engine import private
+from labkit.engine.model.errors import StateNotSaved
 
 log = logging.getLogger("labkit.engine.model")
 
@@ -62,6 +72,15 @@ def _clamp(ns: int | None) -> int | None:
     return None if ns is None else max(-_INT64_MAX, min(ns, _INT64_MAX))
 
 
+def _make_private(path: Path) -> None:
+    """The database owner-only (0600) before SQLite opens it: SQLite gives its ``-wal``,
+    ``-shm`` and ``-journal`` files the database's own mode, whatever the umask. A link
+    where the database goes is refused, never followed."""
+    fd = private.open_file(path, os.O_RDWR)
+    os.close(fd)
+    private.check_entries(path.parent, [path.name + s for s in ("-wal", "-shm", "-journal")])
+
+
 def _dumps(doc: Any) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
@@ -79,6 +98,7 @@ class Store:
         self.max_log_bytes = max_log_bytes
         self.max_total_log_bytes = max_total_log_bytes
         self._log_sizes: dict[str, int] = {}  # bytes of output stored, per container
+        _make_private(path)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._incremental_vacuum()
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -93,6 +113,11 @@ class Store:
         self._freed = 0  # bytes deleted since space was last given back
         # Called with the ids of the containers whose output flush_logs has just written.
         self.on_flush: Callable[[set[str]], None] | None = None
+        self._touched: set[tuple[str, str]] = set()  # (table, key) written in this transaction
+        self._after: list[Callable[[], None]] = []
+        self._doomed: sqlite3.Error | None = None  # a write failed: the transaction cannot commit
+        # Called with the touched keys after a rollback, so the model can reload them.
+        self.on_rollback: Callable[[set[tuple[str, str]]], None] | None = None
         self._count_logs()
 
     def _incremental_vacuum(self) -> None:
@@ -123,26 +148,84 @@ class Store:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """One transaction; nested uses join the outer one, so a model call commits once."""
+        """One transaction; nested uses join the outer one, so a model call commits once.
+
+        A write that fails anywhere inside dooms the whole transaction, even if the caller
+        swallowed the error: the outermost level rolls back and raises StateNotSaved.
+        """
         if self._depth == 0:
-            self.db.execute("BEGIN IMMEDIATE")
+            self._touched, self._after, self._doomed = set(), [], None
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._not_saved(exc) from exc
+        elif self._doomed is not None:
+            raise self._not_saved(self._doomed)
         self._depth += 1
         try:
             yield self.db
-        except BaseException:
+        except BaseException as exc:
             self._depth -= 1
+            if isinstance(exc, sqlite3.Error) and self._doomed is None:
+                self._doomed = exc
             if self._depth == 0:
-                self.db.execute("ROLLBACK")
+                self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise self._not_saved(exc) from exc
             raise
         self._depth -= 1
         if self._depth == 0:
-            self.db.execute("COMMIT")
+            if self._doomed is not None:
+                self._rollback()
+                raise self._not_saved(self._doomed)
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._not_saved(exc) from exc
+            after, self._after, self._touched = self._after, [], set()
+            for callback in after:
+                callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current transaction is on disk (at once outside one)."""
+        if self._depth == 0:
+            callback()
+        else:
+            self._after.append(callback)
+
+    def _touch(self, table: str, key: str) -> None:
+        if self._depth > 0:
+            self._touched.add((table, key))
+
+    def _rollback(self) -> None:
+        """Undo the transaction on disk, then let the model undo it in memory."""
+        touched, self._touched, self._after = self._touched, set(), []
+        if self.db.in_transaction:  # SQLite may have rolled back by itself (a full disk)
+            with suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+        if self.on_rollback is not None:
+            self.on_rollback(touched)
+
+    def _not_saved(self, exc: sqlite3.Error) -> StateNotSaved:
+        reason = str(exc) or type(exc).__name__
+        return StateNotSaved(
+            f"the lab engine could not save this change, so it did not make it: {reason} "
+            f"(its state is in {self.path}); free some space there, or look at "
+            "`labkit engine logs`, then try again"
+        )
+
+    def get_doc(self, table: str, key: str) -> dict[str, Any] | None:
+        """One committed document, or None."""
+        row = self.db.execute(f"SELECT doc FROM {table} WHERE {TABLES[table]}=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     # documents -----------------------------------------------------------------
     def put(self, table: str, key: str, doc: Any) -> None:
         """Insert or replace one document (a container's ``upper`` column is kept)."""
         column = TABLES[table]
         with self.tx():
+            self._touch(table, key)
             if table == "containers":
                 self.db.execute(
                     "INSERT INTO containers(id, doc) VALUES (?, ?) "
@@ -157,6 +240,7 @@ class Store:
 
     def put_exec(self, eid: str, cid: str, doc: Any) -> None:
         with self.tx():
+            self._touch("execs", eid)
             self.db.execute(
                 "INSERT OR REPLACE INTO execs(id, cid, doc) VALUES (?, ?, ?)",
                 (eid, cid, _dumps(doc)),
@@ -164,6 +248,7 @@ class Store:
 
     def delete(self, table: str, key: str) -> None:
         with self.tx():
+            self._touch(table, key)
             self.db.execute(f"DELETE FROM {table} WHERE {TABLES[table]}=?", (key,))
 
     def all(self, table: str) -> list[dict[str, Any]]:
@@ -172,6 +257,7 @@ class Store:
 
     def put_upper(self, cid: str, upper: dict[str, Any]) -> None:
         with self.tx():
+            self._touch("upper", cid)
             self.db.execute("UPDATE containers SET upper=? WHERE id=?", (_dumps(upper), cid))
 
     def get_upper(self, cid: str) -> dict[str, Any] | None:
@@ -185,6 +271,7 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.tx():
+            self._touch("meta", key)
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     # events --------------------------------------------------------------------

@@ -1,17 +1,24 @@
-"""Named volumes: a folder under ``<home>/volumes/<name>/_data`` bound into containers."""
+"""Named volumes: a folder under ``<home>/volumes/<name>/_data`` bound into containers.
+
+The folders are owner-only (0700) and made without following a link; what a container makes
+in a volume is owner-only too (``runtime.hostfs``), and no link in it leads out of it.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.engine import goparse
+from labkit.engine import goparse, private
 from labkit.engine.model.clock import rfc3339
 from labkit.engine.model.errors import BadRequest, NotFound
 from labkit.engine.model.store import Store
+
+log = logging.getLogger("labkit.engine.model")
 
 VALID_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")  # fullmatch: no "\n" at the end
 MAX_NAME_BYTES = 255  # a file name's longest (NAME_MAX)
@@ -42,6 +49,18 @@ class VolumeStore:
         self.volumes: dict[str, Volume] = {
             Volume(**d).name: Volume(**d) for d in store.all("volumes")
         }
+        self._tighten()
+
+    def _tighten(self) -> None:
+        """Volume folders made by an older labkit (0755) are made owner-only too."""
+        if not self.root.is_dir():
+            return
+        for name in ["", *self.volumes]:
+            parts = [self.root.name, name, "_data"] if name else [self.root.name]
+            try:
+                private.make_dirs(self.root.parent, *parts)
+            except (OSError, private.UnsafeHome) as exc:
+                log.warning("volume folder %s left as it is: %s", self.root / name, exc)
 
     def mountpoint(self, name: str) -> Path:
         return self.root / name / "_data"
@@ -71,7 +90,7 @@ class VolumeStore:
             return self.volumes[name], False
         self.check_name(name)
         volume = Volume(name=name, created=now, labels=dict(labels or {}), anonymous=anonymous)
-        self.mountpoint(name).mkdir(parents=True, exist_ok=True)
+        private.make_dirs(self.root.parent, self.root.name, name, "_data")
         self.volumes[name] = volume
         self.store.put("volumes", name, volume.doc())
         return volume, True
@@ -96,6 +115,8 @@ class VolumeStore:
             )
 
     def remove(self, name: str) -> None:
+        """Forget a volume; its files go only once that is saved (never before)."""
         self.volumes.pop(name, None)
         self.store.delete("volumes", name)
-        shutil.rmtree(self.root / name, ignore_errors=True)
+        folder = self.root / name
+        self.store.after_commit(lambda: shutil.rmtree(folder, ignore_errors=True))

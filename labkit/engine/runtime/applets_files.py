@@ -1,9 +1,9 @@
-"""Applets that look at or change files: ls, touch, mkdir, rm, rmdir, cp, mv, chmod, pwd.
+"""Applets that look at or change files: ls, touch, mkdir, rm, rmdir, cp, mv, ln, chmod, pwd.
 
 They work on the container's :class:`~labkit.engine.runtime.vfs.VFS`, so inside a bind mount
-they touch real host files (with the engine's rights), and everywhere else only the
-container's own layer. ``ls -l`` prints modes, owners (names from the container's own
-/etc/passwd, as the real ``ls`` does) and dates the way busybox does.
+they touch real host files (with the engine's rights, never outside the mounted folder), and
+everywhere else only the container's own layer. ``ls -l`` prints modes, owners (names from
+the container's own /etc/passwd, as the real ``ls`` does) and dates the way busybox does.
 """
 
 from __future__ import annotations
@@ -370,6 +370,47 @@ async def mv(ctx: Ctx, argv: list[str]) -> int:
     return status
 
 
+async def ln(ctx: Ctx, argv: list[str]) -> int:
+    """ln [-sfn] TARGET... LINK|DIR: make links (symbolic with -s, else hard links)."""
+    opts, names = parse_opts(argv, "sfnTv")
+    if not names:
+        raise UsageError("usage: ln [-sfn] TARGET... LINK|DIR")
+    if len(names) == 1:
+        names = [names[0], "."]
+    *targets, dest = names
+    dest_path = ctx.path(dest)
+    try:
+        dest_info = ctx.fs.stat(dest_path)
+    except OSError:
+        dest_info = None
+    into = ctx.fs.is_dir(dest_path) and not (
+        (opts.get("n") or opts.get("T")) and dest_info is not None and dest_info.kind == "link"
+    )
+    if opts.get("T"):
+        into = False
+    if len(targets) > 1 and not into:
+        raise UsageError(f"'{dest}' is not a directory")
+    status = 0
+    for target in targets:
+        shown = posixpath.join(dest, posixpath.basename(target.rstrip("/"))) if into else dest
+        link_path = ctx.path(shown)
+        try:
+            if opts.get("f"):
+                try:
+                    if ctx.fs.stat(link_path).kind != "dir":
+                        ctx.fs.remove(link_path)
+                except FileNotFoundError:
+                    pass
+            if opts.get("s"):
+                ctx.fs.symlink(target, link_path)
+            else:
+                ctx.fs.link(ctx.path(target), link_path)
+        except OSError as exc:
+            ctx.err(f"ln: {shown}: {exc.strerror}\n")
+            status = 1
+    return status
+
+
 _SYMBOLIC = re.compile(r"([ugoa]*)([-+=])([rwxXst]*)")
 
 
@@ -435,5 +476,6 @@ APPLETS = {
     "rmdir": rmdir,
     "cp": cp,
     "mv": mv,
+    "ln": ln,
     "chmod": chmod,
 }

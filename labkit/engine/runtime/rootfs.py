@@ -41,6 +41,7 @@ APPLETS: tuple[str, ...] = (
     "hostname",
     "id",
     "kill",
+    "ln",
     "ls",
     "mkdir",
     "mv",

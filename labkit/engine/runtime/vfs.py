@@ -6,9 +6,13 @@ unless the container wrote, created or deleted that path (the *upper* layer). A 
 Only the upper layer belongs to the container, which is what :meth:`VFS.upper_state` returns
 for the model to persist and what :meth:`VFS.changes` reports for ``docker diff``.
 
-Bind mounts are different on purpose: inside one, reads and writes go to the real host folder
-with the engine's own rights. That is lesson 06: whoever can ask the daemon for a bind mount
-of ``/`` can read whatever the daemon can.
+Bind mounts and volumes are different on purpose: inside one, reads and writes go to the real
+host folder with the engine's own rights. That is lesson 06: whoever can ask the daemon for a
+bind mount of ``/`` can read whatever the daemon can. But only the folder that was mounted:
+every path is resolved inside the container, as a chroot would, so a symlink (in the image, in
+the container's layer or planted in a mounted folder) never leads out of it; an absolute
+target starts at the container's root. Host folders are walked with ``O_NOFOLLOW`` from open
+directories (:mod:`hostfs`), so a link swapped in mid-way fails instead of escaping.
 
 Paths are absolute POSIX strings, normalised logically (``..`` drops the previous component
 before symlinks are looked at, as a shell's ``cd`` does). Errors are OSError subclasses
@@ -26,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from labkit.engine.runtime.hostfs import O_DIR, Root, Spot
 from labkit.engine.runtime.rootfs import Node, RootFS
 
 # Files docker bind-mounts into every container; `docker diff` does not report them.
@@ -114,13 +119,13 @@ class Stat:
 
 @dataclass(frozen=True)
 class _Bind:
-    host: str
+    root: Root
     path: str
     read_only: bool
 
 
 class _Hit:
-    """Where a path leads: a node of the merged tree, a host path, or nothing (yet)."""
+    """Where a path leads: a node of the merged tree, a spot in a host folder, or nothing."""
 
     __slots__ = ("bind", "host", "node", "path")
 
@@ -128,12 +133,12 @@ class _Hit:
         self,
         path: str,
         node: Node | None = None,
-        host: str | None = None,
+        host: Spot | None = None,
         bind: _Bind | None = None,
     ) -> None:
         self.path = path  # canonical container path (symlinks resolved)
         self.node = node
-        self.host = host
+        self.host = host  # owns an open directory: use it in a ``with``
         self.bind = bind
 
 
@@ -144,8 +149,10 @@ class VFS:
     """A container's filesystem: a shared read-only image tree plus this container's changes.
 
     ``upper``: a dict from :meth:`upper_state` (or None / ``{}`` for a fresh container).
-    ``binds``: ``(host_path, container_path, read_only)``; inside a bind, reads and writes go to
-    the real host folder with the engine's own rights.
+    ``binds``: ``(host_path, container_path, read_only[, private])``; inside a bind, reads and
+    writes go to the real host folder with the engine's own rights, and never out of it.
+    ``private`` marks a volume: what is made there is owner-only and stays so (chmod keeps
+    only the owner's bits). Files and folders made in any bind are owner-only when made.
     ``clock``: seconds since the epoch for new files' mtimes (default ``time.time``).
 
     The model writes a container's hostname at create time with ``fs.write("/etc/hostname",
@@ -157,7 +164,7 @@ class VFS:
         self,
         lower: RootFS,
         upper: dict | None = None,
-        binds: list[tuple[str, str, bool]] | None = None,
+        binds: list[tuple] | None = None,
         *,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -172,10 +179,11 @@ class VFS:
         # Goes up with every change to the container's layer: the model persists
         # upper_state() only when it moved.
         self.generation = 0
-        self._binds = {}
-        for host, path, ro in binds or ():
+        self._binds: dict[str, _Bind] = {}
+        for host, path, ro, *private in binds or ():
             norm = normpath(path)
-            self._binds[norm] = _Bind(os.path.abspath(host), norm, bool(ro))
+            root = Root(os.path.abspath(host), bool(private and private[0]))
+            self._binds[norm] = _Bind(root, norm, bool(ro))
         self._mount_parents = {
             parent for b in self._binds for parent in _ancestors(b) if parent != "/"
         }
@@ -185,10 +193,11 @@ class VFS:
     # ----- reading -----------------------------------------------------------------------
 
     def read(self, path: str) -> bytes:
-        """The bytes of a file (symlinks followed)."""
+        """The bytes of a file (symlinks followed, inside the container)."""
         hit = self._walk(path, follow=True)
         if hit.host is not None:
-            return self._host(path, lambda: _read_host(hit.host))
+            with hit.host as spot:
+                return self._host(path, spot.read)
         if hit.node is None:
             raise fs_error(errno.ENOENT, path)
         if hit.node.kind == "dir":
@@ -199,7 +208,10 @@ class VFS:
         """Sorted names in a directory (symlinks followed), without ``.`` and ``..``."""
         hit = self._walk(path, follow=True)
         if hit.host is not None:
-            return sorted(self._host(path, lambda: os.listdir(hit.host)))
+            with hit.host as spot:
+                names = set(self._host(path, spot.listdir))
+            names.update(self._mounts_in(hit.path))
+            return sorted(names)
         if hit.node is None:
             raise fs_error(errno.ENOENT, path)
         if hit.node.kind != "dir":
@@ -210,7 +222,8 @@ class VFS:
         """Facts about a path; a symlink is reported as ``kind='link'`` unless followed."""
         hit = self._walk(path, follow=follow_symlinks)
         if hit.host is not None:
-            return self._host(path, lambda: _host_stat(hit.host, follow_symlinks))
+            with hit.host as spot:
+                return self._host(path, lambda: _host_stat(spot))
         if hit.node is None:
             raise fs_error(errno.ENOENT, path)
         node = hit.node
@@ -263,12 +276,14 @@ class VFS:
     def write(self, path: str, data: bytes, append: bool = False, mode: int | None = None) -> None:
         """Create or replace (or append to) a file; its directory must exist.
 
-        ``mode`` sets the permission bits of a new file (default 0o644).
+        ``mode`` sets the permission bits of a new file (default 0o644; in a host folder the
+        owner's bits only, and 0o600 by default).
         """
         hit = self._walk(path, follow=True)
         if hit.host is not None:
-            self._writable(hit, path)
-            self._host(path, lambda: _write_host(hit.host, data, append, mode))
+            with hit.host as spot:
+                self._writable(hit, path)
+                self._host(path, lambda: spot.write(data, append, mode))
             return
         if hit.path == DEV_NULL:
             return
@@ -285,8 +300,9 @@ class VFS:
         """Make an empty file if there is none, else set its mtime to now."""
         hit = self._walk(path, follow=True)
         if hit.host is not None:
-            self._writable(hit, path)
-            self._host(path, lambda: _touch_host(hit.host))
+            with hit.host as spot:
+                self._writable(hit, path)
+                self._host(path, spot.touch)
         elif hit.node is None:
             self.write(path, b"")
         elif hit.path != DEV_NULL:
@@ -302,8 +318,9 @@ class VFS:
             return
         hit = self._walk(path, follow=False)
         if hit.host is not None:
-            self._writable(hit, path)
-            self._host(path, lambda: os.mkdir(hit.host))
+            with hit.host as spot:
+                self._writable(hit, path)
+                self._host(path, spot.mkdir)
             return
         if hit.node is not None:
             raise fs_error(errno.EEXIST, path)
@@ -315,19 +332,58 @@ class VFS:
         """Make ``path`` a symlink to ``target`` (like ``ln -s target path``)."""
         hit = self._walk(path, follow=False)
         if hit.host is not None:
-            self._writable(hit, path)
-            self._host(path, lambda: os.symlink(target, hit.host))
+            with hit.host as spot:
+                self._writable(hit, path)
+                self._host(path, lambda: spot.symlink(target))
             return
         if hit.node is not None:
             raise fs_error(errno.EEXIST, path)
         self._put(hit.path, Node("link", 0o777, target, self._clock()))
 
+    def link(self, source: str, path: str) -> None:
+        """Make ``path`` a hard link to ``source`` (like ``ln source path``).
+
+        In a host folder it is a real hard link, within the same mount only (``EXDEV``
+        otherwise, as across real mounts). The container's own layer keeps no inodes, so
+        there a hard link is a copy made now; it does not follow later changes.
+        """
+        src = self._walk(source, follow=False)
+        try:
+            if src.host is None and src.node is None:
+                raise fs_error(errno.ENOENT, source)
+            dst = self._walk(path, follow=False)
+            try:
+                exists = dst.node is not None if dst.host is None else _spot_exists(dst.host)
+                if exists:
+                    raise fs_error(errno.EEXIST, path)
+                if src.host is not None and dst.host is not None:
+                    if src.bind is not dst.bind:
+                        raise fs_error(errno.EXDEV, path)
+                    self._writable(dst, path)
+                    spot, from_spot = dst.host, src.host
+                    self._host(path, lambda: spot.link_from(from_spot))
+                    return
+                if src.host is not None or dst.host is not None:
+                    raise fs_error(errno.EXDEV, path)
+                node = src.node
+                assert node is not None
+                if node.kind == "dir":
+                    raise VFSError(errno.EPERM, os.strerror(errno.EPERM), source)
+                self._put(dst.path, Node(node.kind, node.mode, node.data, node.mtime))
+            finally:
+                if dst.host is not None:
+                    dst.host.close()
+        finally:
+            if src.host is not None:
+                src.host.close()
+
     def chmod(self, path: str, mode: int) -> None:
         """Set a path's permission bits (symlinks followed)."""
         hit = self._walk(path, follow=True)
         if hit.host is not None:
-            self._writable(hit, path)
-            self._host(path, lambda: os.chmod(hit.host, mode))
+            with hit.host as spot:
+                self._writable(hit, path)
+                self._host(path, lambda: spot.chmod(mode & 0o7777))
             return
         if hit.node is None:
             raise fs_error(errno.ENOENT, path)
@@ -338,10 +394,13 @@ class VFS:
         """Delete a file or link; a directory only with ``recursive`` (IsADirectoryError else)."""
         hit = self._walk(path, follow=False)
         if hit.path == "/" or hit.path in self._binds or self._has_mount_under(hit.path):
+            if hit.host is not None:
+                hit.host.close()
             raise VFSError(errno.EBUSY, os.strerror(errno.EBUSY), path)
         if hit.host is not None:
-            self._writable(hit, path)
-            self._host(path, lambda: _remove_host(hit.host, recursive))
+            with hit.host as spot:
+                self._writable(hit, path)
+                self._host(path, lambda: spot.remove(recursive))
             return
         if hit.node is None:
             raise fs_error(errno.ENOENT, path)
@@ -371,6 +430,16 @@ class VFS:
             else:
                 entries[path] = [node.kind, node.mode, node.mtime, node.data]
         return {"version": _STATE_VERSION, "entries": entries, "opaque": sorted(self._opaque)}
+
+    def snapshot(self) -> tuple[dict[str, Node | None], set[str]]:
+        """The container's layer as it is now, for :meth:`restore` (host folders aside)."""
+        return dict(self._upper), set(self._opaque)
+
+    def restore(self, snapshot: tuple[dict[str, Node | None], set[str]]) -> None:
+        """Put the container's layer back as a :meth:`snapshot` found it."""
+        upper, opaque = snapshot
+        self._upper, self._opaque = dict(upper), set(opaque)
+        self.generation += 1
 
     def changes(self) -> list[tuple[int, str]]:
         """``(kind, path)`` sorted by path, kind 0 modified, 1 added, 2 deleted (docker diff)."""
@@ -409,15 +478,26 @@ class VFS:
         """Resolve a path component by component through upper, lower, binds and symlinks.
 
         Returns a hit whose ``node`` is None when only the last component is missing; raises
-        ENOENT/ENOTDIR when a directory on the way is missing or not a directory.
+        ENOENT/ENOTDIR when a directory on the way is missing or not a directory. Inside a
+        bind the walk goes on from open host directories (:meth:`_walk_host`); a symlink's
+        target, wherever the link is, is resolved from the container's root.
         """
+        if "\0" in path:
+            raise VFSError(errno.EINVAL, os.strerror(errno.EINVAL), path.replace("\0", "\\0"))
         todo = [c for c in normpath(path).split("/") if c]
         cur, hidden, hops, i = "/", False, 0, 0
         while i < len(todo):
             cand = _join(cur, todo[i])
             last = i == len(todo) - 1
             if cand in self._binds:
-                return self._bind_hit(cand, todo[i + 1 :])
+                walked = self._walk_host(path, follow, self._binds[cand], cand, todo[i + 1 :])
+                if isinstance(walked, _Hit):
+                    return walked
+                hops += 1  # a host symlink: go on from the container's root with its target
+                if hops > _MAX_LINKS:
+                    raise VFSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                todo, cur, hidden, i = walked, "/", False, 0
+                continue
             node, child_hidden = self._merged(cand, hidden)
             if node is None and cand in self._mount_parents:
                 node = _SYNTH_DIR
@@ -429,9 +509,7 @@ class VFS:
                 hops += 1
                 if hops > _MAX_LINKS:
                     raise VFSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
-                target = node.data
-                base = target if target.startswith("/") else _join(cur, target)  # type: ignore[union-attr]
-                todo = [c for c in normpath(base).split("/") if c] + todo[i + 1 :]
+                todo = _relink(cur, node.data, todo[i + 1 :])  # type: ignore[arg-type]
                 cur, hidden, i = "/", False, 0
                 continue
             if not last and node.kind != "dir":
@@ -441,17 +519,80 @@ class VFS:
         root, _ = self._merged("/", False)
         return _Hit(cur, node if todo else root)  # type: ignore[possibly-undefined]
 
-    def _bind_hit(self, mount: str, rest: list[str]) -> _Hit:
-        """The innermost bind holding ``mount/rest``, and the host path it maps to."""
-        full = mount + ("/" + "/".join(rest) if rest else "")
-        best = max(
-            (b for b in self._binds if full == b or full.startswith(b + "/")),
-            key=len,
-        )
-        bind = self._binds[best]
-        tail = full[len(best) :].lstrip("/")
-        host = os.path.join(bind.host, tail) if tail else bind.host
-        return _Hit(full, host=host, bind=bind)
+    def _walk_host(
+        self, path: str, follow: bool, bind: _Bind, mount: str, rest: list[str]
+    ) -> _Hit | list[str]:
+        """Walk ``rest`` inside a bind from its root, one open directory at a time.
+
+        Returns the hit (its ``host`` spot owns an open directory), or, when a symlink is
+        met, the components still to resolve from the container's root. Never follows a
+        link on the host: ``lstat`` and ``O_NOFOLLOW`` at every step.
+        """
+        if not rest:
+            return _Hit(mount, host=self._host(path, bind.root.spot), bind=bind)
+        cur = mount
+        fd = self._host(path, bind.root.open_dir)
+        try:
+            for j, name in enumerate(rest):
+                cand = _join(cur, name)
+                last = j == len(rest) - 1
+                if cand in self._binds:  # a bind inside a bind: walk on from its root
+                    return self._walk_host(path, follow, self._binds[cand], cand, rest[j + 1 :])
+                try:
+                    info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    if last:
+                        spot, fd = Spot(fd, name, bind.root), -1
+                        return _Hit(cand, host=spot, bind=bind)
+                    if cand in self._mount_parents:  # only there to hold a deeper mount point
+                        return self._walk_synthetic(path, follow, cand, rest[j + 1 :])
+                    raise fs_error(errno.ENOENT, path) from None
+                except OSError as exc:
+                    raise fs_error(exc.errno or errno.EIO, path) from None
+                if st.S_ISLNK(info.st_mode) and (follow or not last):
+                    try:
+                        target = os.readlink(name, dir_fd=fd)
+                    except OSError as exc:
+                        raise fs_error(exc.errno or errno.EIO, path) from None
+                    return _relink(cur, target, rest[j + 1 :])
+                if last:
+                    spot, fd = Spot(fd, name, bind.root), -1
+                    return _Hit(cand, host=spot, bind=bind)
+                if not st.S_ISDIR(info.st_mode):
+                    raise fs_error(errno.ENOTDIR, path)
+                try:
+                    inner = os.open(name, O_DIR, dir_fd=fd)
+                except OSError as exc:  # ELOOP: it became a link since the lstat
+                    raise fs_error(exc.errno or errno.EIO, path) from None
+                os.close(fd)
+                fd, cur = inner, cand
+            raise AssertionError("unreachable: the last component returns")
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _walk_synthetic(
+        self, path: str, follow: bool, cur: str, rest: list[str]
+    ) -> _Hit | list[str]:
+        """Below a mount point's parent that exists only to hold it: nothing but mounts."""
+        for j, name in enumerate(rest):
+            cand = _join(cur, name)
+            if cand in self._binds:
+                return self._walk_host(path, follow, self._binds[cand], cand, rest[j + 1 :])
+            if cand not in self._mount_parents:
+                if j == len(rest) - 1:
+                    return _Hit(cand)
+                raise fs_error(errno.ENOENT, path)
+            cur = cand
+        return _Hit(cur, _SYNTH_DIR)
+
+    def _mounts_in(self, path: str) -> set[str]:
+        """Names of mount points (and their parents) directly in a directory."""
+        return {
+            posixpath.basename(m)
+            for m in (*self._binds, *self._mount_parents)
+            if posixpath.dirname(m) == path
+        }
 
     def _merged(self, path: str, hidden: bool) -> tuple[Node | None, bool]:
         """The node at a path (links not followed); whether the image's children are hidden."""
@@ -474,9 +615,7 @@ class VFS:
                     names.discard(posixpath.basename(p))
                 else:
                     names.add(posixpath.basename(p))
-        for m in (*self._binds, *self._mount_parents):
-            if posixpath.dirname(m) == path:
-                names.add(posixpath.basename(m))
+        names.update(self._mounts_in(path))
         return names
 
     def _in_lower(self, path: str) -> bool:
@@ -549,42 +688,24 @@ def _ancestors(path: str) -> list[str]:
     return ["/" + "/".join(parts[:i]) for i in range(len(parts))]
 
 
-def _read_host(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
+def _relink(cur: str, target: str, rest: list[str]) -> list[str]:
+    """The components to resolve from the root after a link at ``cur/…`` to ``target``:
+    an absolute target starts at the container's root, a relative one at the link's folder,
+    and ``..`` never climbs above the root (as in a chroot)."""
+    base = target if target.startswith("/") else _join(cur, target)
+    return [c for c in normpath(base).split("/") if c] + rest
 
 
-def _write_host(path: str, data: bytes, append: bool, mode: int | None) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-    fd = os.open(path, flags, 0o644 if mode is None else mode)
+def _spot_exists(spot: Spot) -> bool:
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
+        spot.lstat()
+    except FileNotFoundError:
+        return False
+    return True
 
 
-def _touch_host(path: str) -> None:
-    if os.path.exists(path):
-        os.utime(path)
-    else:
-        _write_host(path, b"", True, None)
-
-
-def _remove_host(path: str, recursive: bool) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        if not recursive:
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        import shutil  # only here: the engine should start without it
-
-        shutil.rmtree(path)
-    else:
-        os.remove(path)
-
-
-def _host_stat(path: str, follow: bool) -> Stat:
-    s = os.stat(path) if follow else os.lstat(path)
+def _host_stat(spot: Spot) -> Stat:
+    s = spot.lstat()
     if st.S_ISDIR(s.st_mode):
         kind = "dir"
     elif st.S_ISLNK(s.st_mode):
@@ -598,6 +719,6 @@ def _host_stat(path: str, follow: bool) -> Stat:
         mtime=s.st_mtime,
         uid=s.st_uid,
         gid=s.st_gid,
-        target=os.readlink(path) if kind == "link" else None,
+        target=spot.readlink() if kind == "link" else None,
         nlink=s.st_nlink,
     )
