@@ -7,6 +7,8 @@ the lab engine. Chromium (Debian's, installed by ``.ci/run``) is driven by Playw
 - in the lesson that uses the API explorer and the container board, Run All Cells runs,
   the explorer sends ``GET /images/json`` and shows the lab's images, and the board
   starts a container and shows it running;
+- in an exercise notebook, a check cell run on the unfinished answer says "not yet" in the
+  page, and once the answer is typed in, "passed", which ``labkit check --json`` then counts;
 - every lesson and exercise notebook opens without a rendering problem: Markdown left
   unrendered, a mermaid diagram not drawn, a widget in error or still loading, a notebook
   marked changed by opening it, content cut off at 1024x768 with the file browser open.
@@ -82,6 +84,7 @@ class LabServer:
     token: str
     root: Path  # the folder JupyterLab serves: the learner's workspace
     log: Path
+    env: dict[str, str]  # the server's environment: its LABKIT_HOME holds the progress
 
     def at(self, path: str = "", **query: str) -> str:
         params = "&".join(f"{k}={v}" if v else k for k, v in query.items())
@@ -167,7 +170,7 @@ def lab_server() -> Iterator[LabServer]:
         )
     try:
         info = _wait_for_server(base / "runtime", process, log)
-        yield LabServer(info["url"], token, Path(info["root_dir"]), log)
+        yield LabServer(info["url"], token, Path(info["root_dir"]), log, env)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)  # JupyterLab stops its kernels on TERM
@@ -477,3 +480,67 @@ def test_every_notebook_opens_cleanly(page: Any, lab_server: LabServer) -> None:
     assert not report, "rendering problems:\n" + "\n".join(
         f"{path}:\n  " + "\n  ".join(problems) for path, problems in report.items()
     )
+
+
+def run_cell(page: Any, cell: Any) -> Any:
+    """Select a code cell, run it with Shift+Enter and wait for its prompt to show a number."""
+    cell.locator(".jp-InputArea-prompt").click()
+    page.keyboard.press("Shift+Enter")
+    prompt = cell.locator(".jp-InputArea-prompt")
+    page.wait_for_function(
+        "el => /\\[\\d+\\]/.test(el.textContent)", arg=prompt.element_handle(), timeout=60_000
+    )
+    return cell.locator(".jp-OutputArea-output")
+
+
+def test_a_check_cell_gives_its_verdict_in_the_page(page: Any, lab_server: LabServer) -> None:
+    # Last in this file on purpose: it leaves the exercise open with an unsaved answer, which
+    # test_every_notebook_opens_cleanly would take for a notebook changed by opening it.
+    from labkit.exercises import solutions
+
+    path = "exercises/01-sockets-and-ipc.ipynb"
+    answer_text = solutions.load(solutions.solutions_path(ROOT / path))["01.1"].solution
+    open_notebook(page, lab_server, path)
+    code = page.locator(f"{CURRENT_PANEL} .jp-CodeCell")
+    imports, answer, check_cell = code.nth(0), code.nth(1), code.nth(2)
+    assert 'check("01.1")' in check_cell.inner_text()
+
+    run_cell(page, imports)
+    run_cell(page, answer)  # the unfinished answer: a function whose body is `...`
+    verdict = run_cell(page, check_cell)
+    expect(verdict.first).to_contain_text("not yet", timeout=60_000)
+    shot(page, "exercise-1-not-yet")
+
+    editor = answer.locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(answer_text)  # as pasted: no auto-indent, no closed brackets
+    run_cell(page, answer)
+    verdict = run_cell(page, check_cell)
+    expect(verdict.first).to_contain_text("passed", timeout=60_000)
+    assert "not yet" not in verdict.first.inner_text()
+    shot(page, "exercise-2-passed")
+
+    labkit = Path(sys.executable).with_name("labkit")
+    board = subprocess.run(
+        [str(labkit), "check", "--json"],
+        env=lab_server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert '"01.1"' in board.stdout, board.stdout[-2000:]
+    progress = json.loads(board.stdout)
+    assert _task_status(progress, "01.1") == "passed", board.stdout[-2000:]
+    lab_server.shut_down_kernels()
+
+
+def _task_status(progress: Any, task: str) -> str | None:
+    """The status the scoreboard's JSON gives ``task``."""
+    for lesson in progress["lessons"]:
+        for entry in lesson["tasks"]:
+            if entry["task"] == task:
+                return entry["status"]
+    return None
