@@ -48,6 +48,13 @@ RUN = [
         ("GET /images/**", "GET", "/images/docker.io/library/busybox/json", True),
         ("GET /images/**", "GET", "/images", True),
         ("* /_ping", "DELETE", "/_ping", True),
+        # what users of section-wide socket proxies ask for: start without exec
+        ("POST /containers/*/start", "POST", "/v1.41/containers/abc/exec", False),
+        ("* /containers/**", "POST", "/v1.41/containers/abc/exec", True),  # a whole section
+        # the path as dockerd's router sees it: percent-escapes decoded
+        ("GET /containers/json", "GET", "/v%31.41/containers/json", True),
+        ("GET /containers/*/json", "GET", "/containers/abc%2Fexec/json", False),
+        ("POST /containers/*/start", "POST", "/containers/a%2F..%2F..%2Fexec%2Fx/start", False),
     ],
 )
 def test_a_rule_is_a_method_and_a_path(rule: str, method: str, target: str, allowed: bool) -> None:
@@ -71,6 +78,26 @@ def test_a_bad_rule_says_what_to_write(text: str, words: str) -> None:
 def test_the_path_a_rule_sees() -> None:
     assert request_path("/v1.41/containers/json?all=1") == "/containers/json"
     assert request_path("/_ping") == "/_ping"
+    assert request_path("/v%31.41/containers/json") == "/containers/json"
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        ("/containers/x/../y/start", "'..'"),
+        ("/containers/x/%2e%2e/y/start", "'..'"),
+        ("/containers/./json", "'.'"),
+        ("//containers/json", "empty segment"),
+        ("/containers/x%00/start", "NUL"),
+        ("/containers/x%3F/start", "NUL, ? or #"),
+        ("http://docker/containers/json", "not a path"),
+    ],
+)
+def test_a_path_that_is_not_plain_is_refused_whatever_the_rules(target: str, words: str) -> None:
+    policy = Policy(["* /**"])
+    decision = policy.decide("POST", target)
+    assert not decision.allowed
+    assert words in policy.refusal(decision) and words in decision.line()
 
 
 # -- on the wire ---------------------------------------------------------------------

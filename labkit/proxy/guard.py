@@ -14,7 +14,12 @@ Rules are ``METHOD /path/pattern``:
   /containers/*/exec`` is its own rule, and allowing ``POST /containers/*/start`` does
   not let exec through (with socket proxies that allow a whole section, it does);
 - ``*`` as the method means any method; a ``GET`` rule also allows ``HEAD``;
-- the query string is not part of the match.
+- the query string is not part of the match;
+- a rule sees the path the way dockerd's router does, percent-escapes decoded
+  (``/v%31.41/containers/json`` is ``/containers/json``, and ``%2F`` is a slash); a path
+  that is not in its plain form (``.`` or ``..`` segments, ``//``) is refused, whatever the
+  rules say, since what it names depends on who cleans it up (a path filter that matched
+  the raw bytes was the first hole found in docker-socket-proxy).
 
 What is allowed passes byte for byte, in both directions, streams and the hijacked
 connection of ``attach`` and ``exec`` included: the guard parses requests only to
@@ -29,6 +34,7 @@ import os
 import re
 import socket
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,10 +105,25 @@ def parse_rule(text: str) -> Rule:
 
 
 def request_path(target: str) -> str:
-    """The path a rule sees: no query, no ``/vX.Y`` prefix, no trailing slash."""
-    path = target.split("?", 1)[0] or "/"
+    """The path a rule sees: decoded, no query, no ``/vX.Y`` prefix, no trailing slash."""
+    path = urllib.parse.unquote(target.split("?", 1)[0]) or "/"
     path = _VERSION.sub("", path) or "/"
     return path.rstrip("/") or "/"
+
+
+def unclear_path(target: str) -> str | None:
+    """Why this request's path cannot be judged as it is written, or None if it can."""
+    raw = target.split("?", 1)[0]
+    if not raw.startswith("/"):
+        return "its target is not a path (it should start with /)"
+    segments = urllib.parse.unquote(raw).split("/")[1:]
+    if any(s in (".", "..") for s in segments):
+        return "its path has a '.' or '..' segment"
+    if "" in segments[:-1]:
+        return "its path has an empty segment ('//')"
+    if any(c in s for s in segments for c in "\0?#"):
+        return "its path hides a character (NUL, ? or #) in a percent-escape"
+    return None
 
 
 @dataclass(frozen=True)
@@ -110,6 +131,7 @@ class Decision:
     method: str
     target: str
     rule: Rule | None
+    unclear: str | None = None  # why the path could not be judged, when it could not
 
     @property
     def allowed(self) -> bool:
@@ -118,6 +140,8 @@ class Decision:
     def line(self) -> str:
         if self.rule is not None:
             return f"allowed {self.method} {self.target} (rule: {self.rule.text})"
+        if self.unclear:
+            return f"denied  {self.method} {self.target}: {self.unclear}"
         return f"denied  {self.method} {self.target}: no rule allows it"
 
 
@@ -128,11 +152,19 @@ class Policy:
         self.rules = [r if isinstance(r, Rule) else parse_rule(r) for r in rules]
 
     def decide(self, method: str, target: str) -> Decision:
+        unclear = unclear_path(target)
+        if unclear is not None:
+            return Decision(method.upper(), target, None, unclear)
         path = request_path(target)
         rule = next((r for r in self.rules if r.allows(method.upper(), path)), None)
         return Decision(method.upper(), target, rule)
 
     def refusal(self, decision: Decision) -> str:
+        if decision.unclear:
+            return (
+                f"labkit guard: {decision.method} {decision.target.split('?', 1)[0]} is refused: "
+                f"{decision.unclear}. Write the path plainly; no rule is consulted for it"
+            )
         path = request_path(decision.target)
         allowed = ", ".join(r.text for r in self.rules) or "nothing"
         return (
