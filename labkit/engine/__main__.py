@@ -18,9 +18,10 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from labkit import paths
-from labkit.engine import control, private, statecheck
+from labkit.engine import control, private, statecheck, tcp
 
 log = logging.getLogger("labkit.engine")
 
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--socket", type=Path, default=None, help="listen here instead of HOME/engine.sock"
     )
+    tcp.add_arguments(serve)
     serve.add_argument(
         "--fresh",
         action="store_true",
@@ -131,7 +133,32 @@ def poll_window_from_env(env: Mapping[str, str] | None = None) -> float | None:
     return None if value is None else value / 1e6
 
 
-async def serve(home: Path, sock_path: Path) -> int:
+async def listen_tcp(server: Any, listen: tcp.TCPListen) -> tuple[str, str]:
+    """The TCP listener (TLS with client verification, or plain on loopback): the URL a
+    client here uses, and the address it is bound to."""
+    context = None
+    if listen.tls is not None:
+        from labkit.transport.tlscerts import server_context
+
+        context = server_context(listen.tls.ca, listen.tls.cert, listen.tls.key)
+        bound = await server.listen_tcp(listen.bind_host(), listen.port, context)
+    else:
+        bound = await server.listen_tcp(
+            listen.bind_host(), listen.port, admit=tcp.stranger, screen=tcp.browser_problem
+        )
+    url = tcp.client_url(bound[0], bound[1])
+    if context is None:
+        for line in tcp.warning_lines(url):
+            log.warning("%s", line)
+        if not os.path.exists("/proc/net/tcp"):
+            log.warning("this system has no /proc/net/tcp: any local user's program can connect")
+    else:
+        log.info("listening on tcp://%s with TLS: only clients with a certificate from %s "
+                 "get in", tcp.format_address(bound[0], bound[1]), listen.tls.ca)  # fmt: skip
+    return url, tcp.format_address(bound[0], bound[1])
+
+
+async def serve(home: Path, sock_path: Path, listen: tcp.TCPListen | None = None) -> int:
     """Listen, write the pidfile, serve until SIGTERM or SIGINT, then clean up."""
     from labkit.engine.app import App, settings_from_env
     from labkit.engine.server import Limits, Server
@@ -152,13 +179,21 @@ async def serve(home: Path, sock_path: Path) -> int:
         # We hold the lock: a socket nobody answers on was left by an engine that died.
         if control.remove_stale_socket(sock_path):
             log.info("removed a stale socket left at %s", sock_path)
+        if listen is not None:  # first: if it cannot be, the engine does not start at all
+            url, address = await listen_tcp(server, listen)
         await server.listen_unix(sock_path)
+        if listen is not None:
+            tcp.write_state(home, url, listen.tls, address)  # what labkit engine env prints
     except control.EngineError as exc:
         log.error("%s", exc)
         return 1
     except OSError as exc:
-        log.error("cannot listen on %s: %s", sock_path, exc.strerror or exc)
+        where = sock_path if exc.filename else f"{sock_path} or {listen and listen.args()[1]}"
+        log.error("cannot listen on %s: %s", where, exc.strerror or exc)
         return 1
+    except Exception as exc:  # a TLS file that cannot be loaded (TLSSetupError)
+        log.error("%s", exc)
+        return 2
     bound = control.socket_identity(sock_path)
     control.write_pidfile(home, os.getpid())
     log.info("listening on unix://%s (pid %d)", sock_path, os.getpid())
@@ -182,6 +217,8 @@ async def serve(home: Path, sock_path: Path) -> int:
         await app.close()
     finally:
         control.remove_if_ours(home, os.getpid(), sock_path, bound)
+        if listen is not None:
+            tcp.remove_state(home)
     if damaged:
         state = home / control.STATE_NAME
         kept = statecheck.set_aside(state)
@@ -209,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         control.check_own_files(home)
         sock_path = args.socket if args.socket is not None else control.socket_in(home)
         control.check_socket_path(sock_path)
-    except (control.EngineError, private.UnsafeHome) as exc:
+        listen = tcp.from_args(args)
+    except (control.EngineError, private.UnsafeHome, tcp.TCPRefused) as exc:
         log.error("%s", exc)
         return 2
     except OSError as exc:
@@ -245,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         "lab engine starting in %s on %s (python %s)", home, loop_name(), sys.version.split()[0]
     )
     try:
-        return run(serve(home, sock_path))
+        return run(serve(home, sock_path, listen))
     except Exception:
         log.exception("the lab engine crashed")
         return 1

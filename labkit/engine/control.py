@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit import paths
-from labkit.engine import private, statecheck
+from labkit.engine import private, statecheck, tcp
 
 SOCKET_NAME = "engine.sock"
 PID_NAME = "engine.pid"
@@ -50,6 +50,7 @@ OWN_FILES = (
     STATE_NAME + "-wal",
     STATE_NAME + "-shm",
     STATE_NAME + "-journal",
+    tcp.STATE_NAME,
 )
 # A log bigger than this is moved to engine.log.1 when the engine starts.
 LOG_ROTATE_BYTES = 5 << 20
@@ -338,6 +339,7 @@ class Started:
     already_running: bool
     seconds: float
     recovered: list[str] = field(default_factory=list)
+    tcp: tcp.Listening | None = None  # where it also listens on TCP, if it does
 
 
 def _child_env(env: dict[str, str] | None) -> dict[str, str]:
@@ -404,17 +406,27 @@ def log_tail(home: Path, lines: int = 20) -> str:
 
 
 def start(
-    env: dict[str, str] | None = None, timeout: float = START_TIMEOUT, *, fresh: bool = False
+    env: dict[str, str] | None = None,
+    timeout: float = START_TIMEOUT,
+    *,
+    fresh: bool = False,
+    listen: tcp.TCPListen | None = None,
 ) -> Started:
     """Start the engine in the background unless it runs; wait until it answers /_ping.
 
     A damaged state.db is refused (and kept aside) before anything starts; ``fresh`` starts
-    with an empty state, keeping the previous one aside (:mod:`statecheck`).
+    with an empty state, keeping the previous one aside (:mod:`statecheck`). ``listen``: also
+    on TCP (:mod:`labkit.engine.tcp` says where it may, and with what).
     """
     t0 = time.monotonic()
     home = checked_home(env)
     sock = socket_in(home)
     check_socket_path(sock)
+    if listen is not None:
+        try:
+            tcp.check(listen)
+        except tcp.TCPRefused as exc:
+            raise EngineError(str(exc)) from None
     if lock_held(home):
         if fresh:
             raise EngineError(
@@ -423,7 +435,9 @@ def start(
             )
         # Running, or starting up: wait for it to answer rather than start another.
         _wait_for_ping(home, sock, None, timeout)
-        return Started(sock, read_pid(home), True, time.monotonic() - t0)
+        running = tcp.read_state(home)
+        _same_listener(running, listen)
+        return Started(sock, read_pid(home), True, time.monotonic() - t0, tcp=running)
     try:
         notes = statecheck.check_state(home / STATE_NAME, fresh=fresh)
     except statecheck.StateDamaged as exc:
@@ -442,7 +456,8 @@ def start(
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "labkit.engine", "serve", "--home", str(home)]
-            + (["--fresh"] if fresh else []),
+            + (["--fresh"] if fresh else [])
+            + (listen.args() if listen is not None else []),
             stdin=subprocess.DEVNULL,
             stdout=fd,
             stderr=fd,
@@ -456,7 +471,23 @@ def start(
     _reap()
     _children[proc.pid] = proc
     _wait_for_ping(home, sock, proc, timeout)
-    return Started(sock, proc.pid, False, time.monotonic() - t0, recovered)
+    started = Started(sock, proc.pid, False, time.monotonic() - t0, recovered)
+    started.tcp = tcp.read_state(home)
+    return started
+
+
+def _same_listener(running: tcp.Listening | None, wanted: tcp.TCPListen | None) -> None:
+    """An engine already running must already listen as asked; say so if it does not."""
+    if wanted is None:
+        return
+    how = "on its Unix socket only" if running is None else f"on {running.url}"
+    stop = "stop it first (labkit engine stop), then start it again with the new options"
+    if running is None or running.tls != (wanted.tls is not None):
+        tls = " with TLS" if running is not None and running.tls else ""
+        raise EngineError(f"the lab engine is already running, {how}{tls}: {stop}")
+    host, port = tcp.parse_address(running.url)
+    if host != wanted.bind_host() or (wanted.port and port != wanted.port):
+        raise EngineError(f"the lab engine is already running, {how}: {stop}")
 
 
 def _wait_for_ping(
@@ -563,11 +594,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="start with an empty state, keeping the previous state.db aside (renamed, with the "
         "time); the way on when the state was damaged",
     )
+    tcp.add_arguments(stp)
     sp = sub.add_parser("stop", help="stop the lab engine (SIGTERM, then SIGKILL)")
     sp.add_argument("--timeout", type=float, default=STOP_TIMEOUT, help="seconds before SIGKILL")
     sub.add_parser("status", help="is the lab engine running? pid, socket, uptime")
     ep = sub.add_parser("env", help="print the shell line that points docker at the lab engine")
     ep.add_argument("--no-start", action="store_true", help="do not start the engine")
+    ep.add_argument("--unix", action="store_true", help="the Unix socket's line even if TCP is on")
     lp = sub.add_parser("logs", help="print the lab engine's log")
     lp.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     lp.add_argument("-n", "--tail", type=int, default=None, help="only the last N lines")
@@ -577,24 +610,24 @@ def run(args: argparse.Namespace) -> int:
     action = getattr(args, "action", None) or "status"
     try:
         if action == "start":
-            return _cmd_start(getattr(args, "fresh", False))
+            return _cmd_start(args)
         if action == "stop":
             return _cmd_stop(args.timeout)
         if action == "status":
             return _cmd_status()
         if action == "env":
-            return _cmd_env(args.no_start)
+            return _cmd_env(args.no_start, args.unix)
         if action == "logs":
             return _cmd_logs(args.follow, args.tail)
-    except EngineError as exc:
+    except (EngineError, tcp.TCPRefused) as exc:
         print(f"labkit engine {action}: {exc}", file=sys.stderr)
         return 1
     print(f"labkit engine: unknown action {action!r}", file=sys.stderr)
     return 2
 
 
-def _cmd_start(fresh: bool = False) -> int:
-    started = start(fresh=fresh)
+def _cmd_start(args: argparse.Namespace) -> int:
+    started = start(fresh=getattr(args, "fresh", False), listen=tcp.from_args(args))
     for note in started.recovered:
         print(note if note.startswith("kept ") else f"recovered: removed {note}")
     if started.already_running:
@@ -604,6 +637,14 @@ def _cmd_start(fresh: bool = False) -> int:
             f"the lab engine started (pid {started.pid}) on unix://{started.socket} "
             f"in {started.seconds:.2f} s"
         )
+    if started.tcp is not None:
+        if started.tcp.tls:
+            print(f"and on {started.tcp.where()}, with TLS: only clients with a certificate its CA "
+                  "signed get in")  # fmt: skip
+        else:
+            print(f"and on {started.tcp.where()}, without TLS")
+            for line in tcp.warning_lines(started.tcp.url)[1:]:
+                print(f"WARNING: {line}", file=sys.stderr)
     print('point docker at it: eval "$(labkit engine env)"')
     return 0
 
@@ -649,13 +690,17 @@ def _cmd_status() -> int:
     print("the lab engine is running" + ("" if st.answering else ", but not answering /_ping"))
     print(f"  pid:     {st.pid}")
     print(f"  socket:  unix://{st.socket}{mode}")
+    listening = tcp.read_state(st.home)
+    if listening is not None:
+        how = "TLS, client certificates required" if listening.tls else "no TLS: your programs only"
+        print(f"  tcp:     {listening.where()} ({how})")
     if st.uptime is not None:
         print(f"  uptime:  {format_duration(st.uptime)}")
     print(f"  log:     {log_path(st.home)}")
     return 0 if st.answering else 1
 
 
-def _cmd_env(no_start: bool) -> int:
+def _cmd_env(no_start: bool, unix: bool = False) -> int:
     if no_start:
         sock = socket_path()
     else:
@@ -663,6 +708,12 @@ def _cmd_env(no_start: bool) -> int:
         sock = started.socket
         if not started.already_running:
             print(f"# started the lab engine (pid {started.pid})", file=sys.stderr)
+    listening = None if unix else tcp.read_state(engine_home())
+    if listening is not None:
+        for line in listening.env_lines():
+            print(line)
+        print("# undo with: unset DOCKER_HOST DOCKER_TLS_VERIFY DOCKER_CERT_PATH")
+        return 0
     print(f"export DOCKER_HOST=unix://{sock}")
     print("# undo with: unset DOCKER_HOST")
     return 0

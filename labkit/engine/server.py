@@ -32,9 +32,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httptools
+
+if TYPE_CHECKING:
+    from ssl import SSLContext
 
 from labkit.engine import badrequest, identity
 from labkit.engine.replies import (
@@ -377,6 +380,12 @@ class RawSession:
 class HttpProtocol(asyncio.Protocol):
     """One client connection."""
 
+    # Set on the connections of a TCP listener without TLS (``Server.listen_tcp``):
+    # ``admit(peer, local)`` says why a connection is refused (None: let it in), and
+    # ``screen(host, origin)`` why a request is (a web page's, say).
+    admit: Callable[[Any, Any], str | None] | None = None
+    screen: Callable[[str | None, str | None], str | None] | None = None
+
     def __init__(self, server: Server) -> None:
         self.server = server
         self.app = server.app
@@ -419,6 +428,14 @@ class HttpProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.server.connections.add(self)
+        if self.admit is not None:
+            refused = self.admit(
+                transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+            )
+            if refused is not None:
+                log.warning("%s", refused)
+                self._dead = True
+                transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -747,6 +764,11 @@ class HttpProtocol(asyncio.Protocol):
                 "bad request: a header value holds a control character",
                 badrequest.INVALID_VALUE,
             )
+        if self.screen is not None:
+            origin = next((v for n, v in msg.headers if n.lower() == "origin"), None)
+            refused = self.screen(hosts[0] if hosts else None, origin)
+            if refused is not None:
+                raise _ParseFailure(403, refused, refused)
         self._in_head = False
 
     def on_body(self, body: bytes) -> None:
@@ -1134,6 +1156,7 @@ class Server:
         self.limits = limits or Limits()
         self.connections: set[HttpProtocol] = set()
         self._server: asyncio.AbstractServer | None = None
+        self._more: list[asyncio.AbstractServer] = []  # TCP listeners besides the socket
         # One line per request at debug level (LABKIT_ENGINE_LOG=debug); decided once, it is hot.
         self.access_log = log.isEnabledFor(logging.DEBUG)
         # The Date header follows the app's clock when it has one (a fixed LABKIT_CLOCK).
@@ -1155,6 +1178,38 @@ class Server:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(self.protocol_factory, sock=sock, backlog=512)
 
+    async def listen_tcp(
+        self,
+        host: str,
+        port: int,
+        ssl: SSLContext | None = None,
+        *,
+        admit: Callable[[Any, Any], str | None] | None = None,
+        screen: Callable[[str | None, str | None], str | None] | None = None,
+    ) -> tuple[str, int]:
+        """Listen on TCP as well (TLS when ``ssl`` is given); the address actually bound.
+
+        ``admit`` and ``screen`` (see :class:`HttpProtocol`) judge its connections and
+        requests; a TLS listener's context does that job itself."""
+
+        def protocol() -> HttpProtocol:
+            proto = HttpProtocol(self)
+            proto.admit, proto.screen = admit, screen
+            return proto
+
+        factory: Callable[[], asyncio.Protocol] = protocol
+        if ssl is not None:  # our own TLS layer: it lets a client half-close (tlsconn.py)
+            from labkit.engine.tlsconn import TLSConnection
+
+            context = ssl
+            factory = lambda: TLSConnection(context, protocol)  # noqa: E731
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            factory, host=host, port=port, backlog=512, reuse_address=True
+        )
+        self._more.append(server)
+        return server.sockets[0].getsockname()[:2]
+
     async def listen_socket(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         if sock.family == socket.AF_UNIX:
@@ -1165,8 +1220,9 @@ class Server:
     async def close(self, grace: float = 2.0) -> None:
         """Stop listening, let answers in progress finish, cancel streams and sessions."""
         self.poller.stop()
-        if self._server is not None:
-            self._server.close()
+        for listener in [self._server, *self._more]:
+            if listener is not None:
+                listener.close()
         workers = []
         for conn in list(self.connections):
             worker = conn._worker
@@ -1183,9 +1239,10 @@ class Server:
             if conn._worker is not None:
                 conn._worker.cancel()
             conn.close()
-        if self._server is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), timeout=grace)
+        for listener in [self._server, *self._more]:
+            if listener is not None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(listener.wait_closed(), timeout=grace)
 
 
 def bind_unix(path: Path, mode: int = 0o600) -> socket.socket:
