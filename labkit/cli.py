@@ -25,6 +25,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("labkit.doctor", "check this machine: Python, packages, the engine, the docker CLI"),
     "engine": ("labkit.engine.control", "start, stop or inspect the lab engine"),
     "sniff": ("labkit.sniff_command", "record a client's traffic to the engine (like socat -v)"),
+    "certs": (
+        "labkit.certs_command",
+        "make a CA, a server and a client certificate for the engine's TLS (lesson 06)",
+    ),
     "guard": (
         "labkit.guard_command",
         "an allow-list proxy in front of the engine: only the calls you name get through",

@@ -48,3 +48,8 @@ def lab_home(env: dict[str, str] | None = None) -> Path:
 def engine_dir(env: dict[str, str] | None = None) -> Path:
     """The lab engine's folder: its socket, pidfile, log and state database."""
     return make_private_dirs(lab_home(env) / "engine")
+
+
+def certs_dir(env: dict[str, str] | None = None) -> Path:
+    """Where ``labkit certs`` keeps the CA and certificates for TLS (not made here)."""
+    return lab_home_path(env) / "certs"
