@@ -179,6 +179,7 @@ async def serve(home: Path, sock_path: Path, listen: tcp.TCPListen | None = None
         # We hold the lock: a socket nobody answers on was left by an engine that died.
         if control.remove_stale_socket(sock_path):
             log.info("removed a stale socket left at %s", sock_path)
+        tcp.remove_state(home)  # an engine that died may have left it: it says nothing now
         if listen is not None:  # first: if it cannot be, the engine does not start at all
             url, address = await listen_tcp(server, listen)
         await server.listen_unix(sock_path)

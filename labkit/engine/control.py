@@ -708,7 +708,8 @@ def _cmd_env(no_start: bool, unix: bool = False) -> int:
         sock = started.socket
         if not started.already_running:
             print(f"# started the lab engine (pid {started.pid})", file=sys.stderr)
-    listening = None if unix else tcp.read_state(engine_home())
+    home = engine_home()
+    listening = None if unix or not lock_held(home) else tcp.read_state(home)
     if listening is not None:
         for line in listening.env_lines():
             print(line)
