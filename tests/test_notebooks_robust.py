@@ -43,6 +43,7 @@ RESTART_BEFORE = {
     "03-http-over-a-unix-socket.ipynb": "## 7. Which API version?",
     "04-the-engine-api.ipynb": "## 5. A container's life",
     "05-the-cli-is-just-a-client.ipynb": "## 4. The same with the docker SDK",
+    "06-exposed-daemon.ipynb": "## 6. An allow-list: the guard",
 }
 
 PROBE = """
