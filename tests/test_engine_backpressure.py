@@ -90,10 +90,14 @@ def test_a_stalled_attach_makes_its_container_wait_not_the_engine_grow(
     grown = watch(engine, 3, baseline)
     assert grown < GROWTH_MB, f"the engine grew {grown:.0f} MB for 3 stalled attach clients"
     # Its queue is full: the container waits for them, as dockerd's waits on a full pipe.
-    waiting = wait_for(lambda: (line := last_line(engine, cid)) == last_line(engine, cid) and line)
+    waiting = wait_for(
+        lambda: (line := last_line(engine, cid)) == last_line(engine, cid) and line, timeout=120
+    )  # the stalled clients' socket buffers fill first: slow on a busy machine
     for sock in attached:
         sock.close()
-    wait_for(lambda: last_line(engine, cid) != waiting)  # and goes on once they have gone
+    wait_for(
+        lambda: last_line(engine, cid) != waiting, timeout=120
+    )  # and goes on once they have gone
     docker(engine.env, "rm", "-f", cid, timeout=20)
 
 
