@@ -42,6 +42,7 @@ API_MODULES = (
     "system",
     "info",
     "images",
+    "image_builds",
     "containers",
     "archive",
     "stats",

@@ -1,4 +1,6 @@
-"""Image endpoints: list, inspect, history, pull (from the catalogue), tag, delete, prune."""
+"""Image endpoints: list, inspect, history, pull (from the catalogue), tag, delete, prune.
+
+Build, commit, save, load and import are in :mod:`image_builds`."""
 
 from __future__ import annotations
 
@@ -97,11 +99,9 @@ async def _pull_stream(engine: Any, spec: ImageSpec, ref: refs.Reference) -> Asy
 async def create_image(req: Request) -> Reply:
     """``POST /images/create``: a pull from the catalogue (errors come before the stream)."""
     if req.arg("fromSrc") is not None:
-        raise ApiError(
-            400,
-            "the lab engine cannot import images (fromSrc): it has a fixed catalogue; "
-            "pull hello-world, busybox or alpine instead",
-        )
+        from labkit.engine.api.image_builds import import_image
+
+        return await import_image(req)
     from_image = req.arg("fromImage") or ""
     if not from_image:
         raise ApiError(400, "fromImage is required: name the image to pull, e.g. busybox")
@@ -124,7 +124,10 @@ async def inspect_image(req: Request, name: str) -> Reply:
 
 
 async def image_history(req: Request, name: str) -> Reply:
-    return JSONReply(req.engine.images.resolve(name).history())
+    from labkit.engine.model.image_making import layer_size
+
+    image = req.engine.images.resolve(name)
+    return JSONReply(req.engine.images.history(image, lambda d: layer_size(req.engine, d)))
 
 
 async def tag_image(req: Request, name: str) -> Reply:

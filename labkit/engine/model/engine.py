@@ -41,6 +41,7 @@ from labkit.engine.model.execs import Exec
 from labkit.engine.model.ids import IdSource
 from labkit.engine.model.images import Image, ImageStore, conflict_in_use
 from labkit.engine.model.limits import EngineLimits
+from labkit.engine.model.local_images import TreeCache
 from labkit.engine.model.mounts import resolve_mounts, vfs_binds
 from labkit.engine.model.networks import NetworkStore
 from labkit.engine.model.output import OutputQueue
@@ -103,6 +104,7 @@ class Engine:
         self.ids = IdSource(seed, int(store.get_meta("id_counter", "0") or 0))
         self.events = EventBus(store, clock)
         self.images = ImageStore(store)
+        self.trees = TreeCache()  # file trees of images made here (model/local_images.py)
         self.volumes = VolumeStore(store, home / "volumes")
         self.networks = NetworkStore(store, clock.now_ns())
         self.containers: dict[str, Container] = {}
@@ -510,9 +512,31 @@ class Engine:
                 result.append({"Untagged": digest})
             self.images.remove(image)
             result.append({"Deleted": image.id})
-            for layer in image.spec.layers:
-                result.append({"Deleted": layer.diff_id})
+            if image.local is None:
+                for layer in image.spec.layers:
+                    result.append({"Deleted": layer.diff_id})
             self.image_event("delete", image, image.id)
+            result.extend(self._delete_unused_parents(image))
+        if image.local is not None:
+            from labkit.engine.model.image_making import forget_unused_layers
+
+            forget_unused_layers(self)
+        return result
+
+    def _delete_unused_parents(self, image: Image) -> list[dict[str, str]]:
+        """A deleted image's build parents that nothing else needs go with it (dockerd's
+        intermediate images)."""
+        result = []
+        parent = self.images.images.get(image.parent)
+        while parent is not None and parent.local is not None and not parent.tags:
+            if self.containers_using(parent) or any(
+                i.parent == parent.id for i in self.images.images.values()
+            ):
+                break
+            self.images.remove(parent)
+            result.append({"Deleted": parent.id})
+            self.image_event("delete", parent, parent.id)
+            parent = self.images.images.get(parent.parent)
         return result
 
     @staticmethod
@@ -536,7 +560,7 @@ class Engine:
                 continue
             if not _labels_match(image.labels(), filters):
                 continue
-            reclaimed += image.spec.size
+            reclaimed += image.size
             with self.store.tx():
                 for tagged in list(image.tags):
                     self.images.untag(image, tagged)
@@ -595,7 +619,7 @@ class Engine:
         image = self.images.resolve(image_name)
         if name:
             name = self._check_name(name)
-        spec_cfg = image.spec.config()
+        spec_cfg = image.config()
         user_entry = strslice(body.get("Entrypoint"))
         user_cmd = strslice(body.get("Cmd"))
         if user_entry is not None:
@@ -620,7 +644,7 @@ class Engine:
             config = {
                 "Hostname": body.get("Hostname") or cid[:12],
                 "Domainname": body.get("Domainname") or "",
-                "User": body.get("User") or "",
+                "User": body.get("User") or spec_cfg.get("User") or "",
                 "AttachStdin": bool(body.get("AttachStdin")),
                 "AttachStdout": bool(body.get("AttachStdout")),
                 "AttachStderr": bool(body.get("AttachStderr")),
@@ -644,8 +668,8 @@ class Engine:
                 "name": f"/{name}",
                 "created": self.now(),
                 "image_id": image.id,
-                "rootfs": image.spec.rootfs,
-                "image_size": image.spec.size,
+                "rootfs": image.rootfs_key,
+                "image_size": image.size,
                 "config": config,
                 "host_config": host_config,
                 "mounts": mounts,
@@ -670,11 +694,11 @@ class Engine:
 
     # ------------------------------------------------------------------ start / run
     def _make_vfs(self, c: Container) -> Any:
-        from labkit.engine.runtime.rootfs import image_rootfs
+        from labkit.engine.model.image_making import tree
         from labkit.engine.runtime.vfs import VFS
 
         upper = self.store.get_upper(c.id)
-        vfs = VFS(image_rootfs(c.doc["rootfs"]), upper=upper, binds=vfs_binds(c.doc["mounts"]))
+        vfs = VFS(tree(self, c.doc["rootfs"]), upper=upper, binds=vfs_binds(c.doc["mounts"]))
         if c.vfs is None:  # not running: what docker cp puts in is bounded all the same
             account = self._new_memory(c, running=False)
             account.add(vfs.used)

@@ -70,8 +70,14 @@ _BUILT = {"busybox": 1727308800.0, "alpine": 1725926400.0, "hello-world": 168384
 
 
 def program_of(data: bytes) -> str | None:
-    """Which built-in program these file bytes are ("busybox", "hello"), or None."""
-    return _PROGRAMS.get(data)
+    """Which built-in program these file bytes are ("busybox", "hello"), or None.
+
+    A real static busybox (in an image loaded or imported from dockerd) counts as busybox:
+    its applets are the runtime's own."""
+    known = _PROGRAMS.get(data)
+    if known is None and data[:4] == b"\x7fELF" and b"BusyBox v" in data:
+        return "busybox"
+    return known
 
 
 class Node:
