@@ -785,6 +785,20 @@ def test_build_steps_tags_and_cache(target: Target, names: Names, tmp_path: Path
     assert "/bin/sh -c #(nop)  ENV GREETING=hello" in history, history
 
 
+def test_build_context_leaves_out_what_dockerignore_names(
+    target: Target, names: Names, tmp_path: Path
+) -> None:
+    ignore = {".dockerignore": "**/*.log\n*.log\n"}
+    files = {"keep.txt": "k\n", "secret.log": "s\n", "sub__deep.log": "d\n", **ignore}
+    folder = _context(tmp_path, "FROM busybox\nCOPY . /ctx/\n", **files)
+    ref = names.image("ignoring")
+    built = docker_build(target, folder, "-t", ref)
+    assert built.returncode == 0, built.stderr
+    listed = ok(target, "run", "--rm", ref, "ls", "-A", "/ctx")
+    assert listed == ".dockerignore\nDockerfile\nkeep.txt\nsub\n"
+    assert ok(target, "run", "--rm", ref, "ls", "-A", "/ctx/sub") == ""
+
+
 def test_build_failing_run_is_an_error(target: Target, names: Names, tmp_path: Path) -> None:
     folder = _context(tmp_path, "FROM busybox\nRUN echo before; exit 3\n")
     result = docker_build(target, folder, "-t", names.image("failing"))

@@ -100,13 +100,20 @@ async def save_many(req: Request) -> Reply:
 
 
 async def load(req: Request) -> Reply:
+    from labkit.engine.model.image_archive import LoadFailed
     from labkit.engine.model.image_archive import load as load_images
 
-    lines = load_images(req.engine, req.body)
+    try:
+        lines = load_images(req.engine, req.body)
+        failed = ""
+    except LoadFailed as exc:
+        lines, failed = [], str(exc)
 
     async def chunks() -> AsyncIterator[bytes]:
         for line in lines:
             yield json_line({"stream": line + "\n"})
+        if failed:
+            yield json_line({"errorDetail": {"message": failed}, "error": failed})
 
     return StreamReply(chunks())
 

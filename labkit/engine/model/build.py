@@ -82,26 +82,23 @@ class Context:
         data = self.data.get(path)
         return data.decode("utf-8", "replace") if data is not None else None
 
-    def ignore(self, patterns: list[str], keep: set[str]) -> None:
-        """Drop what .dockerignore names (``!`` patterns bring back); ``keep`` always stays."""
-        rules = []
+    def forget(self, path: str) -> None:
+        self.files.pop(path, None)
+        self.data.pop(path, None)
+
+    @staticmethod
+    def ignored(patterns: list[str], path: str) -> bool:
+        """Whether .dockerignore's patterns leave ``path`` out (``!`` brings one back)."""
+        dropped = False
         for raw in patterns:
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
             negate = line.startswith("!")
             pattern = posixpath.normpath(line.lstrip("!").strip()).lstrip("/")
-            rules.append((negate, pattern))
-        for path in list(self.files):
-            if path in keep:
-                continue
-            dropped = False
-            for negate, pattern in rules:
-                if _ignore_match(pattern, path):
-                    dropped = not negate
-            if dropped:
-                self.files.pop(path)
-                self.data.pop(path, None)
+            if _ignore_match(pattern, path):
+                dropped = not negate
+        return dropped
 
     def select(self, source: str) -> list[str]:
         """Context paths a COPY source names (wildcards allowed); dockerd's error if none."""
@@ -154,11 +151,13 @@ class Build:
         """The Dockerfile's instructions, or the 400 dockerd answers before the stream."""
         name = self.options.dockerfile or "Dockerfile"
         text = self.context.text(name)
-        if text is None:
-            raise BadRequest(f"Cannot locate specified Dockerfile: {name}")
+        if text is None:  # dockerd's status for it is a 500
+            raise ApiError(500, f"Cannot locate specified Dockerfile: {name}")
         ignore = self.context.text(".dockerignore")
-        if ignore is not None:
-            self.context.ignore(ignore.splitlines(), {name, ".dockerignore"})
+        if ignore is not None:  # the client left out what it names; dockerd checks only these
+            for path in (".dockerignore", name):
+                if self.context.ignored(ignore.splitlines(), path):
+                    self.context.forget(path)
         instructions = parse(text)
         for key, value in sorted(self.options.labels.items()):  # one step each, as dockerd
             shown = f"{_go_quote(key)}={_go_quote(value)}"
@@ -175,6 +174,8 @@ class Build:
         stage = 0
         try:
             for n, inst in enumerate(instructions, start=1):
+                if inst.name == "FROM" and image is not None:
+                    yield {"aux": {"ID": image.id}}  # the end of a stage
                 if not quiet:
                     yield stream(f"Step {n}/{total} : {inst.original}")
                     yield stream("\n")
@@ -185,8 +186,6 @@ class Build:
                         and stage_name_done(self.stages, self.options.target)
                     ):
                         break
-                    if image is not None:
-                        yield {"aux": {"ID": image.id}}  # the end of a stage
                     image, name = self._from(inst, meta_args)
                     for message in self._pulled:
                         if not quiet:
@@ -232,12 +231,12 @@ class Build:
             message = f"failed to reach build target {self.options.target} in Dockerfile"
             yield {"errorDetail": {"message": message}, "error": message}
             return
+        yield {"aux": {"ID": image.id}}
         unused = sorted(k for k in self.options.buildargs if k not in self.used_args)
         if unused and not quiet:
             yield stream(
                 f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n"
             )
-        yield {"aux": {"ID": image.id}}
         if quiet:
             yield stream(f"{image.id}\n")
         else:
@@ -526,7 +525,7 @@ class Build:
         if source_image is not None:
             tree = im.tree(self.engine, source_image.rootfs_key)
             for src in sources:
-                path = posixpath.normpath("/" + src)
+                path = posixpath.normpath("/" + src.lstrip("/"))
                 node = tree.get(path)
                 if node is None:
                     raise StepFailed(f"COPY failed: stat {path}: file does not exist")

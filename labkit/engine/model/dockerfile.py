@@ -60,10 +60,11 @@ def parse(text: str) -> list[Instruction]:
             continue
         if not pending:
             start = number
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " " if pending else line.lstrip()[:-1]
+        if stripped.endswith("\\"):  # a continuation: the lines join as written
+            body = line.rstrip()[:-1]
+            pending += body if pending else body.lstrip()
             continue
-        whole = (pending + stripped) if pending else line.strip()
+        whole = (pending + line).strip() if pending else line.strip()
         pending = ""
         if not whole:
             continue
@@ -254,6 +255,6 @@ def apply_changes(cfg: dict, changes: list[str]) -> None:
         if name not in INSTRUCTIONS:
             raise BadRequest(f"dockerfile parse error line 1: unknown instruction: {name}")
         if name not in COMMIT_CHANGES:
-            raise BadRequest(f"{name} is not a valid change command")
+            raise BadRequest(f"{name.lower()} is not a valid change command")
         apply_config(cfg, Instruction(1, name, rest.strip(), change), env)
     cfg.pop("_cmd_set", None)

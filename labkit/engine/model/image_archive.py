@@ -134,6 +134,10 @@ def save(engine: Engine, names: list[str]) -> bytes:
     return out.getvalue()
 
 
+class LoadFailed(Exception):
+    """An archive ``docker load`` cannot use: dockerd says so in the stream, after a 200."""
+
+
 def _read_tar(data: bytes, what: str) -> dict[str, bytes]:
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
@@ -153,13 +157,9 @@ def load(engine: Engine, data: bytes) -> list[str]:
     """``POST /images/load``: the lines of its stream (``Loaded image: ...``)."""
     files = _read_tar(data, "the uploaded file")
     if "manifest.json" not in files:
-        if "index.json" in files:
-            raise BadRequest(
-                "this archive is in the OCI layout only (index.json, no manifest.json): "
-                "save it with docker save instead"
-            )
-        raise BadRequest(
-            "open /var/lib/docker/tmp/docker-import/manifest.json: no such file or directory"
+        raise LoadFailed(
+            "this is not an image archive: it has neither manifest.json nor repositories "
+            "(make one with docker save)"
         )
     try:
         manifest = json.loads(files["manifest.json"])
