@@ -801,7 +801,7 @@ def test_build_context_leaves_out_what_dockerignore_names(
 
 def test_build_failing_run_is_an_error(target: Target, names: Names, tmp_path: Path) -> None:
     folder = _context(tmp_path, "FROM busybox\nRUN echo before; exit 3\n")
-    result = docker_build(target, folder, "-t", names.image("failing"))
+    result = docker_build(target, folder, "--force-rm", "-t", names.image("failing"))
     assert result.returncode == 3  # the CLI exits with the failing command's code
     assert "before\n" in result.stdout
     assert "The command '/bin/sh -c echo before; exit 3' returned a non-zero code: 3" in (

@@ -174,7 +174,10 @@ def test_build_stream_as_dockerd_sends_it(target: Target, refs: list[str]) -> No
     assert (
         json_call(target.socket, "GET", f"/v1.41/images/{other}/json").json()["Id"] == (image["Id"])
     )
-    fresh = normalised(build(target, files, nocache=1, buildargs={"WHO": "you"}).json_lines())
+    third = ref.replace(":one", ":three")
+    refs.append(third)
+    fresh = build(target, files, t=third, nocache=1, buildargs={"WHO": "you"})
+    fresh = normalised(fresh.json_lines())
     assert CACHED[0] not in fresh
 
 
@@ -227,12 +230,14 @@ def test_build_without_its_dockerfile(target: Target) -> None:
 
 
 def test_build_failing_run(target: Target) -> None:
-    reply = build(target, {"Dockerfile": "FROM busybox\nRUN echo first && exit 7\n"}, nocache=1)
+    files = {"Dockerfile": "FROM busybox\nRUN echo first && exit 7\n"}
+    reply = build(target, files, nocache=1, forcerm=1)  # forcerm: no failed container left
     assert reply.status == 200
     got = normalised(reply.json_lines())
     message = "The command '/bin/sh -c echo first && exit 7' returned a non-zero code: 7"
-    assert got[-2:] == [
+    assert got[-3:] == [
         {"stream": "first\n"},
+        {"stream": "Removing intermediate container ID\n"},
         {"errorDetail": {"code": 7, "message": message}, "error": message},
     ]
 
@@ -388,3 +393,95 @@ def test_dockerd_archives_load_into_the_lab_engine(
     finally:
         http_call(lab, "DELETE", "/v1.41/images/busybox:latest?force=1")
         pull_busybox(lab)
+
+
+def test_built_images_survive_a_restart_and_leave_no_layers_behind(tmp_path: Path) -> None:
+    """Images made here are in the engine's state: a restart keeps them, rmi and prune free
+    their layers (and the build's intermediate images) once nothing uses them."""
+    from engine_fixtures import running_lab_engine
+
+    with running_lab_engine() as engine:
+        socket = str(engine.socket)
+        pull_busybox(socket)
+        files = {"Dockerfile": 'FROM busybox\nRUN echo kept > /kept\nCMD ["cat", "/kept"]\n'}
+        assert build(Target("lab", engine.url, Path(socket)), files, t="keep:1").status == 200
+        listed = json_call(socket, "GET", "/v1.41/images/json").json()
+        assert sorted(t for i in listed for t in i["RepoTags"]) == ["busybox:latest", "keep:1"]
+        every = json_call(socket, "GET", "/v1.41/images/json?all=1").json()
+        assert len(every) == 3  # busybox, keep:1 and the RUN step's image under it
+        engine.restart()
+        made = json_call(socket, "POST", "/v1.41/containers/create", {"Image": "keep:1"})
+        cid = made.json()["Id"]
+        assert http_call(socket, "POST", f"/v1.41/containers/{cid}/start").status == 204
+        json_call(socket, "POST", f"/v1.41/containers/{cid}/wait", timeout=60)
+        logs = http_call(socket, "GET", f"/v1.41/containers/{cid}/logs?stdout=1")
+        assert logs.body.endswith(b"kept\n")
+        http_call(socket, "DELETE", f"/v1.41/containers/{cid}")
+        deleted = json_call(socket, "DELETE", "/v1.41/images/keep:1").json()
+        assert [list(d) for d in deleted] == [["Untagged"], ["Deleted"], ["Deleted"]]
+        assert len(json_call(socket, "GET", "/v1.41/images/json?all=1").json()) == 1
+        import sqlite3
+
+        db = sqlite3.connect(str(Path(engine.home) / "engine" / "state.db"))
+        try:
+            assert db.execute("SELECT count(*) FROM layers").fetchone() == (0,)
+        finally:
+            db.close()
+
+
+def test_an_abandoned_build_leaves_no_container(lab_engine_session: object) -> None:
+    """A client that goes away mid-RUN takes the step's container with it."""
+    from image_fixtures import _UnixConnection, wait_until
+
+    socket = str(lab_engine_session.socket)  # type: ignore[attr-defined]
+    pull_busybox(socket)
+    conn = _UnixConnection(socket, 30)
+    try:
+        body = context_tar({"Dockerfile": "FROM busybox\nRUN echo started; sleep 60\n"})
+        conn.request("POST", "/v1.41/build?nocache=1", body=body)
+        reply = conn.getresponse()
+        short = ""
+        while not short:
+            line = reply.readline()
+            assert line, "the build stream ended before its RUN step started"
+            found = re.search(rb"Running in ([0-9a-f]{12})", line)
+            short = found.group(1).decode() if found else ""
+    finally:
+        conn.close()
+
+    def gone() -> bool:
+        listed = json_call(socket, "GET", "/v1.41/containers/json?all=1").json()
+        return not any(c["Id"].startswith(short) for c in listed)  # type: ignore[union-attr]
+
+    assert wait_until(gone, timeout=20), f"the step's container {short} is still there"
+
+
+def test_add_unpacks_a_local_tar_and_copy_does_not(target: Target, refs: list[str]) -> None:
+    ref = f"lkb-{unique_token()}:add"
+    refs.append(ref)
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w") as tar:
+        data = b"inside\n"
+        info = tarfile.TarInfo("dir/inside.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    outer = io.BytesIO()
+    with tarfile.open(fileobj=outer, mode="w") as tar:
+        dockerfile = (
+            b"FROM busybox\nADD bundle.tar /unpacked/\nCOPY bundle.tar /copied/\n"
+            b"RUN cat /unpacked/dir/inside.txt && ls /copied\n"
+        )
+        for name, payload in (("Dockerfile", dockerfile), ("bundle.tar", inner.getvalue())):
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    reply = http_call(
+        target.socket,
+        "POST",
+        build_target("/v1.41/build", {"t": ref, "nocache": 1}),
+        body=outer.getvalue(),
+        headers={"Content-Type": "application/x-tar"},
+        timeout=120,
+    )
+    got = normalised(reply.json_lines())
+    assert {"stream": "inside\nbundle.tar\n"} in got, got

@@ -38,7 +38,8 @@ CASES = [
     ('printf "" | xargs echo empty', "empty\n"),
     ("echo \"1 2 3\" | awk '{print $2, NF; s+=$3} END {print s}'", "2 3\n3\n"),
     (
-        "printf \"a 1\\nb 2\\na 3\\n\" | awk '{sum[$1]+=$2} END {for (k in sum) print k, sum[k]}' | sort",
+        "printf \"a 1\\nb 2\\na 3\\n\" | awk '{sum[$1]+=$2} END {for (k in sum) print k, sum[k]}'"
+        " | sort",
         "a 4\nb 2\n",
     ),
     ("printf \"x:y:z\\n\" | awk -F: '{print $NF, $(NF-1); print NR}'", "z y\n1\n"),
@@ -134,7 +135,7 @@ def test_sed_in_place_and_missing_file() -> None:
 def test_xargs_status_and_missing_command() -> None:
     _out, _err, code = sh("echo a | xargs false")
     assert code == 123
-    _out, err, code = sh("echo a | xargs no-such-command")
+    _out, _err, code = sh("echo a | xargs no-such-command")
     assert code == 127
 
 

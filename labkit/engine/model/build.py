@@ -8,6 +8,7 @@ docker CLI prints comes from :meth:`Build.run`'s messages.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fnmatch
 import hashlib
@@ -421,11 +422,17 @@ class Build:
                     break
                 yield stream(item[2].decode("utf-8", "replace"))
             code = await fut
+        except (GeneratorExit, asyncio.CancelledError):
+            # The client went away mid-step: the step's container goes too, as in dockerd.
+            with contextlib.suppress(Exception):
+                await self.engine.remove_container(c, force=True)
+            raise
         finally:
             self.engine.unlisten(c, queue)
         if code != 0:
             if self.options.forcerm:
                 self.engine._destroy_now(c)
+                yield stream(f"Removing intermediate container {c.short}\n")
             raise StepFailed(
                 f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code
             )

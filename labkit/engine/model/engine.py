@@ -556,8 +556,12 @@ class Engine:
         deleted: list[dict[str, str]] = []
         reclaimed = 0
         for image in list(self.images.images.values()):
+            if image.id not in self.images.images:  # gone with the image built from it
+                continue
             if self.containers_using(image) or (dangling_only and image.tags):
                 continue
+            if any(i.parent == image.id for i in self.images.images.values()):
+                continue  # a build's intermediate image goes with the image made from it
             if not _labels_match(image.labels(), filters):
                 continue
             reclaimed += image.size
@@ -569,7 +573,11 @@ class Engine:
                 self.images.remove(image)
                 deleted.append({"Deleted": image.id})
                 self.image_event("delete", image, image.id)
+                deleted.extend(self._delete_unused_parents(image))
         if deleted:
+            from labkit.engine.model.image_making import forget_unused_layers
+
+            forget_unused_layers(self)
             self.events.emit("image", "prune", "", {"reclaimed": str(reclaimed)})
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 

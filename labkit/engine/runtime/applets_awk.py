@@ -131,7 +131,7 @@ class Parser:
 
     def expect(self, kind: str, text: str | None = None) -> tuple[str, str]:
         if not self.at(kind, text):
-            k, v = self.peek()
+            _kind, v = self.peek()
             raise AwkError(f"syntax error: unexpected {v or 'end of program'!s}")
         return self.take()
 
@@ -318,10 +318,10 @@ class Parser:
             self.expect("op", ":")
             b = self.ternary(no_gt)
             return ("?", cond, a, b)
-        if self.at("op") and self.peek()[1] in ("=", "+=", "-=", "*=", "/=", "%=", "^="):
-            if cond[0] in ("var", "field", "index"):
-                op = self.take()[1]
-                return ("assign", op, cond, self.ternary(no_gt))
+        assigns = ("=", "+=", "-=", "*=", "/=", "%=", "^=")
+        if self.at("op") and self.peek()[1] in assigns and cond[0] in ("var", "field", "index"):
+            op = self.take()[1]
+            return ("assign", op, cond, self.ternary(no_gt))
         return cond
 
     def or_(self, no_gt: bool) -> Any:
@@ -512,7 +512,7 @@ def fmt_num(value: float, convfmt: str = "%.6g") -> str:
 
 
 class StrNum(str):
-    """A string from input (a field, a split part) that compares as a number if it looks like one."""
+    """A string from input (a field, a split part): compared as a number if it looks like one."""
 
 
 def _looks_numeric(text: str) -> bool:

@@ -92,10 +92,7 @@ async def tr(ctx: Ctx, argv: list[str]) -> int:
         for ch in data:
             new = ch
             if set2:
-                if complement and member(ch):
-                    new = set2[-1]
-                else:
-                    new = mapping.get(ch, ch)
+                new = set2[-1] if complement and member(ch) else mapping.get(ch, ch)
             if (
                 opts.get("s")
                 and out
@@ -250,7 +247,7 @@ def _xargs_words(text: str) -> list[str]:
 
 
 async def xargs(ctx: Ctx, argv: list[str]) -> int:
-    """xargs [-0rt] [-n N] [-I STR] [-d DELIM] [COMMAND [ARG]...]: run COMMAND with stdin's words."""
+    """xargs [-0rt] [-n N] [-I STR] [-d DELIM] [COMMAND [ARG]...]: COMMAND with stdin's words."""
     # Options end at the first word that is not one (the command's own options follow).
     i = 1
     opts: dict[str, str | bool] = {}
