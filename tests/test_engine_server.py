@@ -499,6 +499,7 @@ def test_api_modules_list_the_agreed_names() -> None:
         "system",
         "info",
         "images",
+        "image_builds",
         "containers",
         "archive",
         "stats",
