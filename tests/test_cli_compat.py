@@ -889,3 +889,13 @@ def test_import_a_tarball(target: Target, names: Names, tmp_path: Path) -> None:
     assert inspect(target, ref, "{{.Comment}} {{json .Config.Cmd}}") == 'from a tarball ["/bin/sh"]'
     assert ok(target, "history", "--format", "{{.Comment}}", ref) == "from a tarball\n"
     assert inspect(target, ref, "{{len .RootFS.Layers}}") == "1"
+
+
+def test_commit_a_running_container_pauses_it_briefly(target: Target, names: Names) -> None:
+    name = names.container("running")
+    run_detached(target, name, "sleep", "600")
+    ok(target, "exec", name, "sh", "-c", "echo live > /live.txt")
+    ref = names.image("live")
+    ok(target, "commit", name, ref)
+    assert inspect(target, name, "{{.State.Status}}") == "running"
+    assert ok(target, "run", "--rm", ref, "cat", "/live.txt") == "live\n"
