@@ -485,3 +485,33 @@ def test_add_unpacks_a_local_tar_and_copy_does_not(target: Target, refs: list[st
     )
     got = normalised(reply.json_lines())
     assert {"stream": "inside\nbundle.tar\n"} in got, got
+
+
+def test_a_parent_of_built_images_is_only_untagged(target: Target, refs: list[str]) -> None:
+    """dockerd keeps an image that others were built from: untagged by name, 409 by id."""
+    repo = f"lkb-{unique_token()}"
+    parent, child = f"{repo}:parent", f"{repo}:child"
+    refs.extend([child, parent])
+    imported = http_call(
+        target.socket,
+        "POST",
+        build_target("/v1.41/images/create", {"fromSrc": "-", "repo": repo, "tag": "parent"}),
+        body=context_tar({"a.txt": "a\n"}),
+        headers={"Content-Type": "application/x-tar"},
+    )
+    parent_id = imported.json_lines()[0]["status"]  # type: ignore[index]
+    built = build(target, {"Dockerfile": f'FROM {parent}\nCMD ["x"]\n'}, t=child, nocache=1)
+    assert built.status == 200
+    by_id = http_call(target.socket, "DELETE", f"/v1.41/images/{parent_id}?force=1")
+    assert (by_id.status, by_id.json()) == (
+        409,
+        {
+            "message": f"conflict: unable to delete {parent_id[7:19]} (cannot be forced) - "
+            "image has dependent child images"
+        },
+    )
+    by_name = http_call(target.socket, "DELETE", f"/v1.41/images/{parent}")
+    assert (by_name.status, by_name.json()) == (200, [{"Untagged": parent}])
+    gone = http_call(target.socket, "DELETE", f"/v1.41/images/{child}").json()
+    deleted = [d["Deleted"] for d in gone if "Deleted" in d]  # type: ignore[union-attr]
+    assert parent_id in deleted[:2]  # the untagged parent goes with its last child

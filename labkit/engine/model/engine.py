@@ -469,8 +469,14 @@ class Engine:
         image = self.images.resolve(name)
         by_id = self._named_by_id(name, image)
         users = self.containers_using(image)
+        children = any(i.parent == image.id for i in self.images.images.values())
         result: list[dict[str, str]] = []
         with self.store.tx():
+            if by_id and children:
+                raise Conflict(
+                    f"conflict: unable to delete {image.short} (cannot be forced) - image has "
+                    "dependent child images"
+                )
             if not by_id:
                 ref = refs.parse(name)
                 tagged = str(ref) if ref.digest else ref.tagged()
@@ -483,8 +489,8 @@ class Engine:
                         self.images.save(image)
                     result.append({"Untagged": tagged})
                     self.image_event("untag", image, image.id)
-                    if others or (users and force):
-                        return result
+                    if others or (users and force) or children:
+                        return result  # a parent of built images stays, untagged
                 else:
                     raise conflict_in_use(name, users[0].short, image)
             else:
