@@ -745,9 +745,11 @@ def _context(tmp_path: Path, dockerfile: str, **files: str) -> Path:
 
 
 def test_build_steps_tags_and_cache(target: Target, names: Names, tmp_path: Path) -> None:
+    # The ARG's default is this run's own: on a shared dockerd, another build's step with the
+    # same text would be the newest child of busybox, and the cache would follow that one.
     dockerfile = (
         "FROM busybox\n"
-        "ARG WHO=world\n"
+        f"ARG WHO=world-{names.token}\n"
         "ENV GREETING=hello\n"
         "COPY greeting.txt /app/\n"
         "WORKDIR /app\n"
