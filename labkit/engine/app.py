@@ -48,6 +48,7 @@ API_MODULES = (
     "exec",
     "networks",
     "volumes",
+    "swarm",
 )
 # Routes from these modules never wait for the model: /_ping must answer at once.
 LIGHT_MODULES = frozenset({"system"})

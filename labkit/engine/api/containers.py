@@ -12,13 +12,24 @@ from labkit.engine import goparse
 from labkit.engine.model.clock import parse_api_time
 from labkit.engine.model.containers import Container
 from labkit.engine.model.errors import NotModified
-from labkit.engine.model.output import PIECE, content_type, frame, pump_stdin, relay
+from labkit.engine.model.output import (
+    PIECE,
+    DetachMatcher,
+    OutputQueue,
+    content_type,
+    detach_keys,
+    frame,
+    pump_stdin,
+    relay,
+)
 from labkit.engine.replies import (
+    RAW_STREAM_TYPE,
     ApiError,
     EmptyReply,
     Hijacked,
     HijackReply,
     JSONReply,
+    RawReply,
     Reply,
     Request,
     StreamReply,
@@ -195,6 +206,17 @@ async def attach_container(req: Request, id: str) -> Reply:
     want_stdin = req.flag("stdin")
     want_out, want_err = req.flag("stdout"), req.flag("stderr")
     replay, stream = req.flag("logs"), req.flag("stream")
+    keys_text = req.arg("detachKeys") or ""
+    try:
+        keys = detach_keys(keys_text) if keys_text else b""
+    except ValueError:
+        # dockerd writes this over the connection it has taken over, as a bare response
+        return RawReply(
+            f"Invalid detach keys ({keys_text}) provided\r\n".encode(),
+            RAW_STREAM_TYPE,
+            400,
+            {"Connection": "close"},
+        )
     # Listen now, before the 101 goes out: `docker run` starts the container right after,
     # and its first byte of output must reach this client. A stopped container is listened
     # to as well: `docker start -a` attaches first, then starts it (as with dockerd, the
@@ -228,9 +250,14 @@ async def attach_container(req: Request, id: str) -> Reply:
                         lambda data: engine.feed_stdin(c, data),
                         (lambda: engine.close_stdin(c)) if stdin_once else None,
                         lambda: engine.stdin_room(c),
+                        DetachMatcher(keys) if tty else None,  # dockerd: only with a TTY
                     )
                 )
+                # the detach keys end the session (no more output), not the container
+                reader.add_done_callback(lambda task: _detached(task, queue))
             await relay(conn, queue, tty, want_out, want_err)
+            if reader is not None and reader.done() and _detached(reader):
+                engine.note("container", "detach", c.id, c.event_attributes())
         finally:
             if queue is not None:
                 engine.unlisten(c, queue)
@@ -240,6 +267,14 @@ async def attach_container(req: Request, id: str) -> Reply:
                     await reader
 
     return HijackReply(content_type(tty, req.api_version), session)
+
+
+def _detached(reader: asyncio.Task[bool], queue: OutputQueue | None = None) -> bool:
+    """Whether a stdin reader ended on the detach keys; then end ``queue``'s relay."""
+    detached = not reader.cancelled() and reader.exception() is None and reader.result()
+    if detached and queue is not None:
+        queue.put_nowait(None)
+    return detached
 
 
 # ------------------------------------------------------------------ logs

@@ -1446,6 +1446,8 @@ class Engine:
 
     def _exec_ended(self, c: Container, exec_: Exec, code: int) -> None:
         """Record an exec's end; in memory at once, on disk as soon as the store takes it."""
+        if exec_.forced_exit is not None:
+            code = exec_.forced_exit
         exec_.doc.update(running=False, exit_code=code, pid=0)
         exec_.process = None
         self._save_later(exec_=exec_)  # it has ended, whether or not the store takes it now
