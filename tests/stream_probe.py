@@ -101,11 +101,12 @@ def api(
     method: str,
     path: str,
     payload: Any = None,
-    version: str = "1.41",
+    api_version: str = "1.41",
     **query: Any,
 ) -> tuple[int, Any]:
-    """One JSON call at ``version``: (status, parsed body or None)."""
-    reply = json_call(socket_path, method, build_target(f"/v{version}{path}", query), payload)
+    """One JSON call at ``api_version``: (status, parsed body or None)."""
+    target = build_target(f"/v{api_version}{path}", query)
+    reply = json_call(socket_path, method, target, payload)
     try:
         parsed = json.loads(reply.body) if reply.body.strip() else None
     except ValueError:

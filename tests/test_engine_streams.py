@@ -220,7 +220,7 @@ def test_detaching_from_an_exec_ends_the_exec_not_the_container(
 ) -> None:
     cid = run_container(engine_socket, names["host"], Cmd=["sleep", "60"])
     body = {"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True, "Tty": True}
-    status, reply = api(engine_socket, "POST", f"/containers/{cid}/exec",
+    _status, reply = api(engine_socket, "POST", f"/containers/{cid}/exec",
                         {**body, "DetachKeys": "ctrl-b"})  # fmt: skip
     eid = reply["Id"]
     stream = hijack(engine_socket, f"/exec/{eid}/start", {"Detach": False, "Tty": True})
