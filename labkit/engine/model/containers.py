@@ -12,6 +12,7 @@ import re
 import shlex
 from typing import Any
 
+from labkit.engine.model import endpoints
 from labkit.engine.model.clock import NS, human_duration, rfc3339
 from labkit.engine.model.versions import older_than
 
@@ -98,27 +99,6 @@ KEPT_HOST_CONFIG = (
     "NanoCpus",
     "ConsoleSize",
 )
-
-
-def _endpoint(api_version: str | None, network_id: str = "") -> dict[str, Any]:
-    out = {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": None,
-        "MacAddress": "",
-        "DriverOpts": None,
-        "NetworkID": network_id,
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-    }
-    if not older_than(api_version, "1.44"):
-        out["DNSNames"] = None
-    return out
 
 
 class Container:
@@ -217,9 +197,10 @@ class Container:
         return [dict(m) for m in self.doc.get("mounts", [])]
 
     def networks_view(self, api_version: str | None = None) -> dict[str, Any]:
-        mode = self.doc["host_config"].get("NetworkMode") or "default"
-        name = "bridge" if mode == "default" else mode
-        return {name: _endpoint(api_version)}
+        return {
+            name: endpoints.view(name, settings, self.doc, api_version)
+            for name, settings in endpoints.attached(self.doc).items()
+        }
 
     def summary(
         self, now: int, image_id_to_show: str, size: bool = False, api_version: str | None = None

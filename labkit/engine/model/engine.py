@@ -24,7 +24,7 @@ from typing import Any
 
 from labkit import paths
 from labkit.engine import goparse
-from labkit.engine.model import catalogue, refs
+from labkit.engine.model import catalogue, endpoints, refs
 from labkit.engine.model.clock import Clock, parse_instant
 from labkit.engine.model.containers import VALID_NAME, Container, new_state
 from labkit.engine.model.errors import (
@@ -654,6 +654,7 @@ class Engine:
                 "state": new_state(),
                 "restart_count": 0,
                 "exec_ids": [],
+                "networks": endpoints.initial(host_config, body.get("NetworkingConfig")),
             }
             c = Container(doc)
             self.store.put("containers", cid, doc)
@@ -1523,7 +1524,7 @@ class Engine:
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": 0}
 
     def create_network(self, body: dict[str, Any]) -> str:
-        from labkit.engine.model.networks import Network
+        from labkit.engine.model.networks import Network, ipam_config
 
         name = body.get("Name")
         if not isinstance(name, str) or not name:
@@ -1532,6 +1533,8 @@ class Engine:
         driver = body.get("Driver") or "bridge"
         if driver not in ("bridge", "null", "host"):
             raise NotFound(f'plugin "{driver}" not found')
+        enable_ipv6 = bool(body.get("EnableIPv6"))
+        ipam = ipam_config(body.get("IPAM"), enable_ipv6, self.networks.subnets())
         nid = self._new_id()
         network = Network(
             id=nid,
@@ -1542,6 +1545,8 @@ class Engine:
             internal=bool(body.get("Internal")),
             attachable=bool(body.get("Attachable")),
             options=dict(body.get("Options") or {}),
+            enable_ipv6=enable_ipv6,
+            ipam=ipam,
         )
         with self.store.tx():
             self.networks.add(network)
@@ -1563,6 +1568,43 @@ class Engine:
             self.events.emit(
                 "network", "destroy", network.id, {"name": network.name, "type": network.driver}
             )
+
+    def connect_network(self, ref: str, container: str, settings: dict[str, Any]) -> None:
+        """``POST /networks/{id}/connect`` (``docker network connect``): the rules are
+        dockerd's (model/endpoints.py); a running container's connect is an event."""
+        c = self.container(container)  # dockerd looks the container up first
+        network = self.networks.get(ref)
+        attached = endpoints.attached(c.doc)
+        mode = endpoints.mode_network(c.doc["host_config"])
+        endpoints.check_settings(network.name, settings)
+        if not endpoints.check_connect(attached, mode, network, c.running, c.name):
+            return
+        with self.store.tx():
+            c.doc["networks"] = {**attached, network.name: endpoints.kept(settings)}
+            self._save(c)
+            if c.running:
+                attrs = {"container": c.id, "name": network.name, "type": network.driver}
+                self.events.emit("network", "connect", network.id, attrs)
+
+    def disconnect_network(self, ref: str, container: str, force: bool = False) -> None:
+        """``POST /networks/{id}/disconnect``."""
+        try:
+            c = self.container(container)
+        except NotFound:
+            if force:  # dockerd then removes the endpoint by that name, which it cannot find
+                self.networks.get(ref)
+                raise NotFound(f"endpoint {container} not found") from None
+            raise
+        network = self.networks.get(ref)
+        attached = endpoints.attached(c.doc)
+        mode = endpoints.mode_network(c.doc["host_config"])
+        endpoints.check_disconnect(attached, network, c.running, c.id, mode)
+        with self.store.tx():
+            c.doc["networks"] = {k: v for k, v in attached.items() if k != network.name}
+            self._save(c)
+            if c.running:
+                attrs = {"container": c.id, "name": network.name, "type": network.driver}
+                self.events.emit("network", "disconnect", network.id, attrs)
 
     def prune_networks(self) -> dict[str, Any]:
         deleted = []
