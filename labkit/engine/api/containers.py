@@ -19,6 +19,7 @@ from labkit.engine.model.output import (
     content_type,
     detach_keys,
     frame,
+    logs_content_type,
     pump_stdin,
     relay,
 )
@@ -311,7 +312,7 @@ async def container_logs(req: Request, id: str) -> Reply:
     start = (0, 0) if tail is None else store.tail_start(c.id, tail, streams, since, until)
     upto = None if run is not None else store.last_log_seq(c.id)
     body = _log_pieces(engine, c, start, upto, streams, since, until, tty, stamps, run)
-    return StreamReply(body, content_type(tty, req.api_version))
+    return StreamReply(body, logs_content_type(tty, req.api_version))
 
 
 def _streams(want_out: bool, want_err: bool) -> tuple[int, ...]:

@@ -205,7 +205,7 @@ class Network:
             "Options": dict(self.options),
             "Labels": dict(self.labels),
         }
-        if older_than(api_version, "1.47"):
+        if older_than(api_version, "1.48"):  # added in API 1.48
             del out["EnableIPv4"]
         return out
 

@@ -96,6 +96,13 @@ def content_type(tty: bool, api_version: str | None = None) -> str:
     return MULTIPLEXED_TYPE
 
 
+def logs_content_type(tty: bool, api_version: str | None = None) -> str | None:
+    """Logs: as :func:`content_type` from API 1.42; before it dockerd sent no Content-Type."""
+    if older_than(api_version, "1.42"):
+        return None
+    return content_type(tty, api_version)
+
+
 def frame(tty: bool, stream: int, data: bytes, t: int | None = None) -> bytes:
     """One piece of output as the client expects it: raw for a TTY, else a frame."""
     if t is not None:
