@@ -8,12 +8,21 @@ networks it makes itself.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from image_fixtures import ensure_real_busybox, pull_busybox, unique_token
+from image_fixtures import (
+    build_target,
+    engine_now_ns,
+    ensure_real_busybox,
+    http_call,
+    pull_busybox,
+    unique_token,
+    unix_time_arg,
+)
 from stream_probe import api, remove
 
 from labkit.engine.model.endpoints import HOST_NETWORK, SHARED, WITH_NONE
@@ -111,9 +120,15 @@ def test_connect_and_disconnect_as_dockerd_does(engine_socket: Path, made: dict[
         403,
         {"message": f"endpoint with name {name} already exists in network {net}"},
     )
+    since = engine_now_ns(sock)
     assert api(sock, "POST", f"/networks/{net}/disconnect", {"Container": name}) == (200, None)
     _status, inspect = api(sock, "GET", f"/containers/{cid}/json")
     assert net not in inspect["NetworkSettings"]["Networks"]
+    # (dockerd 20.10 logs this one twice, from the endpoint and from the container)
+    events = [e for e in _network_events(sock, net, since) if e["Action"] == "disconnect"]
+    assert events
+    for event in events:
+        assert event["Actor"]["Attributes"] == {"container": cid, "name": net, "type": "bridge"}
     not_connected = f"container {cid} is not connected to network {net}"
     for force in (False, True):
         body = {"Container": name, "Force": force}
@@ -126,6 +141,15 @@ def test_connect_and_disconnect_as_dockerd_does(engine_socket: Path, made: dict[
         500,
         {"message": f"container {cid} is not connected to the network {net}"},
     )
+
+
+def _network_events(sock: Path, net: str, since: int) -> list[dict]:
+    until = engine_now_ns(sock) + 1_000_000_000
+    query = {"since": unix_time_arg(since), "until": unix_time_arg(until)}
+    query["filters"] = {"network": [net]}
+    reply = http_call(sock, "GET", build_target("/v1.41/events", query))
+    assert reply.status == 200
+    return [json.loads(line) for line in reply.body.splitlines() if line.strip()]
 
 
 @pytest.mark.lab_engine

@@ -505,6 +505,7 @@ def test_api_modules_list_the_agreed_names() -> None:
         "exec",
         "networks",
         "volumes",
+        "swarm",
     )
 
 

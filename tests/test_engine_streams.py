@@ -28,6 +28,7 @@ from image_fixtures import (
 )
 from stream_probe import api, hijack, remove, run_container
 
+from labkit.engine.model.output import DetachMatcher, detach_keys
 from labkit.wire.frames import demux
 
 ENGINES = ["lab", "dockerd"]
@@ -236,3 +237,37 @@ def test_detaching_from_an_exec_ends_the_exec_not_the_container(
     assert (inspect["Running"], inspect["ExitCode"]) == (False, 126)
     _status, inspect = api(engine_socket, "GET", f"/containers/{cid}/json")
     assert inspect["State"]["Running"] is True
+
+
+# --- the detach matcher on its own (no engine): moby/term's escape proxy, byte for byte
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        ("ctrl-p,ctrl-q", b"\x10\x11"),
+        ("ctrl-a,x", b"\x01x"),
+        ("ctrl-@,ctrl-[,ctrl-\\,ctrl-],ctrl-^,ctrl-_,DEL", b"\x00\x1b\x1c\x1d\x1e\x1f\x7f"),
+        ("", b""),
+    ],
+)
+def test_detach_keys_are_read_as_dockerd_reads_them(text: str, keys: bytes) -> None:
+    assert detach_keys(text) == keys
+
+
+@pytest.mark.parametrize("text", ["ctrl-zz", "ctrl-p,", "alt-x", "ab"])
+def test_unknown_detach_keys_name_the_key(text: str) -> None:
+    with pytest.raises(ValueError, match="Unknown character: '"):
+        detach_keys(text)
+
+
+def test_the_matcher_holds_back_a_partial_sequence_and_gives_it_back() -> None:
+    m = DetachMatcher()
+    assert m.feed(b"ab\x10") == (b"ab", False)  # \x10 may begin the keys: held
+    assert m.feed(b"c") == (b"\x10c", False)  # it did not: given back, in order
+    assert m.feed(b"\x10") == (b"", False)
+    assert m.feed(b"\x11rest") == (b"", True)  # across reads; what follows is not read
+    m = DetachMatcher(b"\x01x")
+    assert m.feed(b"z\x01xq") == (b"z", True)
+    # as in moby/term, the byte that breaks a match is not tried as a new start
+    assert DetachMatcher().feed(b"\x10\x10\x11") == (b"\x10\x10\x11", False)
