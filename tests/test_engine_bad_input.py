@@ -392,7 +392,9 @@ def test_no_request_gets_a_500(lab, data: st.DataObject) -> None:
     body = data.draw(bodies) if route.method in ("POST", "PUT") else b""
     target = "/v1.51" + path + ("?" + urllib.parse.urlencode(query) if query else "")
     status, reply = lab.call(route.method, target, body)
-    assert status < 500, (route.method, target, body[:100], reply)
+    # a node outside a swarm answers dockerd's 503 (and 501: the lab engine cannot start one)
+    refusals = {501, 503} if route.module == "swarm" else set()
+    assert status < 500 or status in refusals, (route.method, target, body[:100], reply)
     engine = lab.app.engine
     probe = engine.containers.get(lab.cid)
     if probe is not None and not probe.running:
