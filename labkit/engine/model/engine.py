@@ -1524,7 +1524,8 @@ class Engine:
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": 0}
 
     def create_network(self, body: dict[str, Any]) -> str:
-        from labkit.engine.model.networks import Network, ipam_config
+        from labkit.engine.model.ipam import ipam_config
+        from labkit.engine.model.networks import Network
 
         name = body.get("Name")
         if not isinstance(name, str) or not name:
