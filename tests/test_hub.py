@@ -1,0 +1,299 @@
+"""A workshop on a real JupyterHub: three learners, each with a private lab engine.
+
+The hub runs from the environment docs/hub/install.sh builds (``.ci/run`` builds it), with
+the workshop's configuration (docs/hub/jupyterhub_config.py), on random loopback ports. Three
+learner accounts and an instructor are made with ``useradd`` and removed at the end, also when
+a test fails. Each learner's server is spawned through the hub's REST API, runs lesson 00 and
+a check through its kernel API, and then:
+
+- each learner has an engine of their own: its socket (0600) in their home, run as them;
+- learner B cannot reach A's socket, progress, notebooks or copy for the instructor, nor A's
+  files through a bind mount of B's own engine;
+- ``labkit class-report``, run by the instructor, lists all three, and ignores a copy B forged;
+- stopping a learner's server stops their engine.
+
+Needs root; skipped with the reason elsewhere, and a failure under CI=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hub_driver as hd
+import pytest
+
+from labkit.exercises.solutions import parse as parse_solutions
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB_HOME = ".local/share/labkit"
+WORKSPACE = "docker-ipc-lab"
+
+PROBE = """\
+import json, os
+from labkit.engine import control
+print(json.dumps({"lab_engine": lab.is_lab_engine, "docker_host": lab.docker_host,
+                  "pid": control.read_pid(control.engine_home()), "uid": os.getuid()}))
+"""
+CHECK = """\
+from labkit.exercises import check, progress
+check("02.1")
+print("STATUS", progress.load().record("02.1").status)
+"""
+# In B's kernel, through B's own engine: a container that bind-mounts A's workspace.
+BIND = """\
+import docker
+d = docker.DockerClient(base_url=lab.docker_host)
+try:
+    out = d.containers.run("busybox", ["cat", "/a/lessons/00-start-here.ipynb"],
+                           volumes={{{path!r}: {{"bind": "/a", "mode": "ro"}}}}, remove=True)
+    print("BIND READ", len(out))
+except docker.errors.ContainerError as exc:
+    print("BIND DENIED", exc.exit_status)
+except docker.errors.APIError as exc:
+    print("BIND REFUSED", exc.explanation)
+"""
+# Run as B with B's uid, gid and groups: every attempt on A's things must be refused.
+ATTEMPTS = """\
+import json, os, socket, sys
+a_home, drop, a_name = sys.argv[1:4]
+lab = a_home + "/.local/share/labkit"
+def connect():
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(lab + "/engine/engine.sock")
+def replace():
+    tmp = f"{drop}/.{a_name}.forged.tmp"
+    with open(tmp, "w") as f:
+        f.write("{}")
+    try:
+        os.replace(tmp, f"{drop}/{a_name}.json")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+tries = {
+    "connect to A's engine socket": connect,
+    "read A's progress": lambda: open(lab + "/progress.json").read(),
+    "read A's lesson": lambda: open(a_home + "/docker-ipc-lab/lessons/00-start-here.ipynb").read(),
+    "list A's workspace": lambda: os.listdir(a_home + "/docker-ipc-lab"),
+    "list A's lab home": lambda: os.listdir(lab),
+    "read A's copy for the instructor": lambda: open(f"{drop}/{a_name}.json").read(),
+    "overwrite A's copy": lambda: open(f"{drop}/{a_name}.json", "w").close(),
+    "replace A's copy": replace,
+    "list the drop folder": lambda: os.listdir(drop),
+}
+out = {}
+for what, attempt in tries.items():
+    try:
+        attempt()
+        out[what] = "ALLOWED"
+    except PermissionError:
+        out[what] = "denied"
+    except OSError as exc:
+        out[what] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(out))
+"""
+
+
+@dataclass
+class Learner:
+    account: hd.Account
+    answer: str  # the code defining their answer to 02.1
+    spawn_seconds: float = 0.0
+    probe: dict = field(default_factory=dict)
+    status: str = ""
+    outputs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Classroom:
+    hub: hd.Hub
+    learners: list[Learner]
+    teacher: hd.Account
+    drop: Path
+    bind: str = ""
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def answers_02_1() -> tuple[str, str]:
+    text = (ROOT / "exercises/solutions/02-raw-bytes-to-the-daemon.py").read_text()
+    blocks = parse_solutions(text)["02.1"]
+    return blocks.solution, dict(blocks.wrong)["no-host"]
+
+
+async def run_learner(hub: hd.Hub, learner: Learner, bind_path: str | None) -> str:
+    name = learner.account.name
+    notebook = await hub.server_api(name, "GET", "/contents/lessons/00-start-here.ipynb")
+    kernel = await hub.kernel(name)
+    bind = ""
+    try:
+        for number, code in enumerate(hd.code_cells(notebook), 1):
+            result = await kernel.run(code)
+            assert not result.error, f"lesson 00, code cell {number}, in {name}'s server: {result}"
+            learner.outputs.append(result.stdout + "".join(result.data))
+        probe = await kernel.run(PROBE)
+        assert not probe.error, probe
+        learner.probe = json.loads(probe.stdout)
+        answer = await kernel.run(learner.answer)
+        checked = await kernel.run(CHECK)
+        assert not answer.error and not checked.error, (answer, checked)
+        learner.status = checked.stdout.split("STATUS")[-1].strip()
+        if bind_path:
+            tried = await kernel.run(BIND.format(path=bind_path))
+            assert not tried.error, tried
+            bind = tried.stdout.strip()
+    finally:
+        await kernel.close()
+    return bind
+
+
+async def run_class(room: Classroom) -> None:
+    hub = room.hub
+    spawned = await asyncio.gather(*(hub.spawn(x.account.name) for x in room.learners))
+    for learner, seconds in zip(room.learners, spawned, strict=True):
+        learner.spawn_seconds = seconds
+    a, b, _ = room.learners
+    binds = await asyncio.gather(
+        *(
+            run_learner(hub, x, str(a.account.home / WORKSPACE) if x is b else None)
+            for x in room.learners
+        )
+    )
+    room.bind = binds[1]
+
+
+@pytest.fixture(scope="module")
+def classroom() -> Iterator[Classroom]:
+    problem = hd.environment_problem()
+    if problem:
+        if in_ci():
+            pytest.fail(f"CI must run the hub test: {problem}")
+        pytest.skip(f"the JupyterHub test {problem}")
+    hd.Accounts.remove_leftovers()
+    accounts = hd.Accounts()
+    place = Path(tempfile.mkdtemp(prefix="lkdrop-"))
+    hub = None
+    try:
+        place.chmod(0o755)
+        instructors = accounts.group("i")
+        drop = place / "progress"
+        # exactly as docs/WORKSHOPS.md tells the admin to make it
+        cmd = ["install", "-d", "-o", "root", "-g", instructors, "-m", "3753", str(drop)]
+        subprocess.run(cmd, check=True)
+        right, wrong = answers_02_1()
+        learners = [
+            Learner(accounts.add("a"), right),
+            Learner(accounts.add("b"), wrong),
+            Learner(accounts.add("c"), right),
+        ]
+        teacher = accounts.add("t", groups=[instructors])
+        hub = hd.Hub([x.account.name for x in learners], drop)
+        hub.start()
+        room = Classroom(hub, learners, teacher, drop)
+        try:
+            asyncio.run(run_class(room))
+        except (hd.HubError, AssertionError) as exc:
+            raise AssertionError(f"{exc}\n--- the hub's log ---\n{hub.log_tail()}") from exc
+        yield room
+    finally:
+        if hub is not None:
+            hub.stop()
+        accounts.remove()
+        subprocess.run(["rm", "-rf", str(place)], check=False)
+
+
+def test_each_learner_runs_lesson_00_on_an_engine_of_their_own(classroom: Classroom) -> None:
+    sockets = set()
+    for learner in classroom.learners:
+        account, probe = learner.account, learner.probe
+        assert probe["lab_engine"] is True and probe["uid"] == account.uid
+        path = Path(probe["docker_host"].removeprefix("unix://"))
+        assert path == account.home / LAB_HOME / "engine/engine.sock"
+        info = path.stat()
+        assert stat.S_ISSOCK(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600
+        assert info.st_uid == account.uid
+        status = Path(f"/proc/{probe['pid']}/status").read_text()
+        real_uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
+        assert int(real_uid) == account.uid  # the engine runs as the learner, unprivileged
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(str(path))
+            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")
+            assert s.recv(64).startswith(b"HTTP/1.1 200")
+        sockets.add(path)
+        # the workspace came from the hub's copy of the lab, and is private
+        workspace = account.home / WORKSPACE
+        assert (workspace / "lessons/00-start-here.ipynb").is_file()
+        assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
+        assert any("the lab engine" in text for text in learner.outputs)
+    assert len(sockets) == 3
+
+
+def test_learner_b_cannot_reach_learner_a(classroom: Classroom) -> None:
+    a, b, _ = (x.account for x in classroom.learners)
+    script = [str(hd.PREFIX / "venv/bin/python"), "-c", ATTEMPTS]
+    out = b.run([*script, str(a.home), str(classroom.drop), a.name])
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)
+    assert results and all(v == "denied" for v in results.values()), results
+    # B's own engine runs as B, so a bind mount of A's files gets nothing either
+    assert classroom.bind.startswith(("BIND DENIED", "BIND REFUSED")), classroom.bind
+    # and A's copy is still A's
+    copy = classroom.drop / f"{a.name}.json"
+    assert copy.stat().st_uid == a.uid and json.loads(copy.read_text())["learner"] == a.name
+
+
+def test_the_instructor_reads_everyones_progress(classroom: Classroom) -> None:
+    a, b, c = classroom.learners
+    assert (a.status, b.status, c.status) == ("passed", "not-yet", "passed")
+    teacher = classroom.teacher
+    # B forges a copy under the instructor's name: the report must not trust it
+    forged = b.account.run(
+        ["sh", "-c", f'echo "{{}}" > {classroom.drop}/{teacher.name}.json'],
+    )
+    assert forged.returncode == 0, forged.stderr
+    labkit = str(hd.PREFIX / "venv/bin/labkit")
+    args = [labkit, "class-report", "--from", str(classroom.drop)]
+    out = teacher.run([*args, "--json"])
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert [x["learner"] for x in data["learners"]] == sorted(x.account.name for x in (a, b, c))
+    task = next(t for les in data["lessons"] for t in les["tasks"] if t["task"] == "02.1")
+    assert {k: v["status"] for k, v in task["learners"].items()} == {
+        a.account.name: "passed",
+        b.account.name: "not-yet",
+        c.account.name: "passed",
+    }
+    [untrusted] = data["unreadable"]
+    assert untrusted["learner"] == teacher.name
+    assert f"belongs to {b.account.name}" in untrusted["reason"]
+    text = teacher.run(args)
+    assert all(x.account.name in text.stdout for x in (a, b, c)), text.stdout
+    assert "Could not read 1" in text.stdout
+    # a learner is no instructor
+    denied = b.account.run(args)
+    assert denied.returncode == 1 and "you may not list" in denied.stderr
+
+
+def test_stopping_a_learners_server_stops_their_engine(classroom: Classroom) -> None:
+    learner = classroom.learners[0]
+    pid = learner.probe["pid"]
+    asyncio.run(classroom.hub.stop_server(learner.account.name))
+    for _ in range(120):
+        if not Path(f"/proc/{pid}").exists():
+            break
+        asyncio.run(asyncio.sleep(0.5))
+    assert not Path(f"/proc/{pid}").exists(), "the lab engine outlived its learner's server"
+    assert not (learner.account.home / LAB_HOME / "engine/engine.sock").exists()
