@@ -150,7 +150,9 @@ async def run_learner(hub: hd.Hub, learner: Learner, bind_path: str | None) -> s
         checked = await kernel.run(CHECK)
         assert not answer.error and not checked.error, (answer, checked)
         learner.status = checked.stdout.split("STATUS")[-1].strip()
-        if bind_path:
+        if bind_path:  # first B's own workspace (it must work), then A's
+            own = await kernel.run(BIND.format(path=str(learner.account.home / WORKSPACE)))
+            assert own.stdout.startswith("BIND READ"), f"a bind mount of B's own files: {own}"
             tried = await kernel.run(BIND.format(path=bind_path))
             assert not tried.error, tried
             bind = tried.stdout.strip()
