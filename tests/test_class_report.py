@@ -161,6 +161,16 @@ def test_links_damaged_files_unknown_and_missing_learners_are_each_explained(
     assert "no account named" in reasons["no-such-learner-h13"]
 
 
+def test_copies_an_admin_collected_are_taken_by_their_names(tmp_path: Path) -> None:
+    """On Kubernetes every pod runs as one uid: the admin collects the files, names are trusted."""
+    write_copy(tmp_path, "learner-on-k8s-h13", {"02.1": "passed"})  # no such account here
+    assert class_report.read_folder(tmp_path).learners == []
+    trusted = class_report.read_folder(tmp_path, trust_names=True)
+    assert [x.name for x in trusted.learners] == ["learner-on-k8s-h13"]
+    out = labkit("--from", str(tmp_path), "--trust-names", "--json")
+    assert [x["learner"] for x in json.loads(out.stdout)["learners"]] == ["learner-on-k8s-h13"]
+
+
 def labkit(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "labkit", "class-report", *args],
