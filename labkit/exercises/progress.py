@@ -180,10 +180,11 @@ def _export(progress: Progress) -> None:
         return
     try:
         export_copy(progress, Path(folder))
-    except OSError as exc:
+    except (OSError, KeyError) as exc:  # KeyError: this uid has no account name
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         print(
             f"labkit: your progress is saved, but the copy for your instructor could not be "
-            f"written to {folder}: {exc.strerror or exc}",
+            f"written to {folder}: {why}",
             file=sys.stderr,
         )
 
