@@ -42,6 +42,7 @@ def test_each_learners_server_is_the_start_script_on_the_lab_engine(tmp_path: Pa
     assert "LABKIT_PROGRESS_EXPORT" not in env  # no drop folder, so none passed on
     assert config.Spawner.default_url == "/lab/tree/lessons/00-start-here.ipynb"
     assert config.JupyterHub.spawner_class == "localprocess"
+    assert config.PAMAuthenticator.allowed_groups == {"learners", "instructors"}
     [culler] = config.JupyterHub.services
     assert "jupyterhub_idle_culler" in culler["command"]
 

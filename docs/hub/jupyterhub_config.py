@@ -38,10 +38,11 @@ c.Spawner.http_timeout = 300
 
 # --- who may log in ----------------------------------------------------------------------------
 # PAM: learners log in with their Linux account's password (docs/WORKSHOPS.md shows how to make
-# the accounts). Instructors are hub admins; list them here or with --Authenticator.admin_users.
+# the accounts). Only members of these two groups may log in, not every account on the machine;
+# members of "instructors" (who also read the class report) are the hub's admins.
 c.JupyterHub.authenticator_class = "pam"
-c.Authenticator.allow_existing_users = True
-c.Authenticator.admin_users = set()
+c.PAMAuthenticator.allowed_groups = {"learners", "instructors"}
+c.PAMAuthenticator.admin_groups = {"instructors"}
 
 # --- each learner's server ---------------------------------------------------------------------
 # LocalProcessSpawner runs each server as the learner's own Linux user. Where systemd runs,
