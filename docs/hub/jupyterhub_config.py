@@ -70,10 +70,12 @@ c.Spawner.mem_guarantee = "256M"
 c.Spawner.mem_limit = "1G"
 c.Spawner.cpu_limit = 1.0
 # A kernel left idle for 30 minutes is shut down inside the server (its variables go, the
-# notebook file stays): a learner who wanders off gives memory back.
+# notebook file stays): a learner who wanders off gives memory back. A new kernel may take more
+# than the default minute to answer while a whole class starts at once on a few CPUs.
 c.Spawner.args = [
     "--MappingKernelManager.cull_idle_timeout=1800",
     "--MappingKernelManager.cull_interval=300",
+    "--MappingKernelManager.kernel_info_timeout=300",
 ]
 
 # --- idle culling ------------------------------------------------------------------------------
