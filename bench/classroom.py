@@ -110,8 +110,8 @@ async def seat_flow(hub: hd.Hub, seat: Seat, t0: float) -> None:
             if result.error:
                 raise hd.HubError(f"lesson 00, cell {number}: {result.error}")
         seat.lesson_ready = time.monotonic() - t0
-    except (hd.HubError, OSError, asyncio.TimeoutError) as exc:
-        seat.error = str(exc).splitlines()[0][:300]
+    except Exception as exc:  # one learner's failure is a result, not the end of the run
+        seat.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
 
 
 async def watch(seats: list[Seat], t0: float) -> None:
@@ -156,7 +156,9 @@ async def classroom(hub: hd.Hub, seats: list[Seat], rounds: int) -> dict[str, ob
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await flows
         return out
-    out["all_ready"] = time.monotonic() - t0
+    finished = [s.lesson_ready for s in seats if s.lesson_ready is not None]
+    if finished:
+        out["all_ready"] = max(finished)
     await asyncio.sleep(5)  # let start-up work settle before reading memory
     out["memory"] = memory_by_kind(seats)
     out["available_after"] = mem_available_mb()
@@ -270,13 +272,23 @@ def table(rows: list[dict[str, object]], rounds: int) -> str:
     return "\n".join(lines)
 
 
+def settle(quiet: float = 3.0, patience: float = 600) -> None:
+    """Wait (a while) for the last run's teardown and start-up work to leave the CPUs."""
+    deadline = time.monotonic() + patience
+    while os.getloadavg()[0] >= quiet and time.monotonic() < deadline:
+        print(f"  waiting for the load to settle: {os.getloadavg()[0]:.1f}", flush=True)
+        time.sleep(30)
+
+
 def main(sizes: list[int], rounds: int, write: bool) -> int:
     problem = hd.environment_problem()
     if problem:
         print(f"bench/hub.py --learners: {problem}", file=sys.stderr)
         return 1
     rows = []
-    for n in sizes:
+    for number, n in enumerate(sizes):
+        if number:
+            settle()
         rows.append(run_one(n, rounds))
         if rows[-1].get("stopped"):
             print(

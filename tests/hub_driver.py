@@ -290,8 +290,8 @@ class Hub:
             data = text
         return reply.code, data
 
-    async def api(self, method: str, path: str, body: Any = None) -> Any:
-        code, data = await self.request(method, "/hub/api" + path, body)
+    async def api(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
+        code, data = await self.request(method, "/hub/api" + path, body, timeout)
         if code >= 400:
             raise HubError(f"{method} /hub/api{path}: {code} {data}")
         return data
@@ -299,14 +299,26 @@ class Hub:
     async def spawn(self, user: str, timeout: float = 600) -> float:
         """Ask the hub for a learner's server and wait until it is ready; seconds it took."""
         t0 = time.monotonic()
-        code, data = await self.request("POST", f"/hub/api/users/{user}/server", {})
-        while code == 429:  # the hub's concurrent_spawn_limit: try again, as its page does
+        path = f"/hub/api/users/{user}/server"
+        while True:
+            try:  # the hub answers once the spawn has started, which takes a while in a crowd
+                code, data = await self.request("POST", path, {}, timeout=max(60, timeout / 2))
+            except HubError as exc:
+                if "Timeout" not in str(exc):
+                    raise
+                code, data = 202, "timed out; the spawn may have started: polling"
+            if code != 429:  # 429: the hub's concurrent_spawn_limit; try again, as its page does
+                break
             await asyncio.sleep(1 + secrets.randbelow(3))
-            code, data = await self.request("POST", f"/hub/api/users/{user}/server", {})
-        if code not in (201, 202, 400):  # 400: already running
+        if code not in (201, 202, 400):  # 400: already running or pending
             raise HubError(f"spawning {user}: {code} {data}\n{self.log_tail()}")
         while time.monotonic() - t0 < timeout:
-            model = await self.api("GET", f"/users/{user}")
+            try:
+                model = await self.api("GET", f"/users/{user}", timeout=300)
+            except HubError as exc:
+                if "Timeout" not in str(exc):
+                    raise
+                continue
             server = (model.get("servers") or {}).get("")
             if server and server.get("ready"):
                 return time.monotonic() - t0
@@ -363,8 +375,11 @@ class Kernel:
     async def connect(self) -> None:
         url = self.hub.url.replace("http", "ws", 1)
         url += f"/user/{self.user}/api/kernels/{self.id}/channels?session_id={self.session}"
-        req = HTTPRequest(
-            url, headers={"Authorization": f"token {self.hub.token}"}, connect_timeout=60
+        req = HTTPRequest(  # a busy server may take minutes to accept it, as at a class's start
+            url,
+            headers={"Authorization": f"token {self.hub.token}"},
+            connect_timeout=600,
+            request_timeout=600,
         )
         self.ws = await websocket_connect(req, max_message_size=64 << 20)
 
