@@ -153,6 +153,8 @@ async def classroom(hub: hd.Hub, seats: list[Seat], rounds: int) -> dict[str, ob
     if watcher in done:
         flows.cancel()
         out["stopped"] = str(watcher.exception())
+        # what the learners who got that far take: the memory where the class stopped
+        out["memory"] = memory_by_kind(seats)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await flows
         return out
