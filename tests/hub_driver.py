@@ -199,8 +199,15 @@ c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allowed_users = set({users!r})
 c.JupyterHub.services.append({{"name": "labkit-test", "api_token": {token!r}}})
 c.JupyterHub.load_roles.append(
-    {{"name": "labkit-test", "scopes": ["admin:users", "admin:servers", "access:servers"],
-      "services": ["labkit-test"]}}
+    {{"name": "labkit-test", "services": ["labkit-test"],
+      "scopes": ["admin:users", "admin:servers", "access:servers", "tokens", "read:services"]}}
+)
+# A second culler the test runs itself, with exactly the scopes the workshop gives its own
+_culler = next(r for r in c.JupyterHub.load_roles if r["name"] == "idle-culler")
+c.JupyterHub.services.append({{"name": "labkit-test-culler", "api_token": {culler_token!r}}})
+c.JupyterHub.load_roles.append(
+    {{"name": "labkit-test-culler", "scopes": _culler["scopes"],
+      "services": ["labkit-test-culler"]}}
 )
 """
 
@@ -212,6 +219,7 @@ class Hub:
         self.dir = Path(tempfile.mkdtemp(prefix="lkhub-"))
         self.port = free_port()
         self.token = secrets.token_hex(24)
+        self.culler_token = secrets.token_hex(24)  # the scopes of the workshop's idle culler
         self.url = f"http://127.0.0.1:{self.port}"
         config = TEST_CONFIG.format(
             config=str(PREFIX / "lab/docs/hub/jupyterhub_config.py"),
@@ -223,6 +231,7 @@ class Hub:
             cookie=str(self.dir / "cookie_secret"),
             users=sorted(users),
             token=self.token,
+            culler_token=self.culler_token,
         )
         (self.dir / "config.py").write_text(config + extra)
         self.env = {
@@ -272,17 +281,21 @@ class Hub:
 
     # -- REST ---------------------------------------------------------------------------------
     async def request(
-        self, method: str, path: str, body: Any = None, timeout: float = 60
+        self, method: str, path: str, body: Any = None, timeout: float = 60, token: str = ""
     ) -> tuple[int, Any]:
+        """One request to the hub or through its proxy, as the test's service (or ``token``)."""
         req = HTTPRequest(
-            self.url + path, method=method, headers={"Authorization": f"token {self.token}"},
+            self.url + path, method=method,
+            headers={"Authorization": f"token {token or self.token}"},
             body=None if body is None and method in ("GET", "DELETE") else json.dumps(body or {}),
-            request_timeout=timeout, connect_timeout=timeout,
+            request_timeout=timeout, connect_timeout=timeout, follow_redirects=False,
         )  # fmt: skip
         try:
             reply = await AsyncHTTPClient().fetch(req, raise_error=False)
         except (OSError, HTTPClientError) as exc:
             raise HubError(f"{method} {path}: {exc}") from exc
+        if 300 <= reply.code < 400:
+            return reply.code, reply.headers.get("Location", "")
         text = reply.body.decode("utf-8", "replace") if reply.body else ""
         try:
             data = json.loads(text) if text else None
@@ -292,7 +305,7 @@ class Hub:
 
     async def api(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Any:
         code, data = await self.request(method, "/hub/api" + path, body, timeout)
-        if code >= 400:
+        if code >= 300:
             raise HubError(f"{method} /hub/api{path}: {code} {data}")
         return data
 
@@ -341,12 +354,19 @@ class Hub:
 
     async def server_api(self, user: str, method: str, path: str, body: Any = None) -> Any:
         code, data = await self.request(method, f"/user/{user}/api{path}", body)
-        if code >= 400:
+        if code >= 300:  # a redirect here means the server is not running: the hub took over
             raise HubError(f"{method} /user/{user}/api{path}: {code} {data}")
         return data
 
-    async def kernel(self, user: str) -> Kernel:
-        model = await self.server_api(user, "POST", "/kernels", {"name": "python3"})
+    async def user_token(self, user: str) -> str:
+        """A short-lived API token of the learner's own, as their browser's login would give."""
+        body = {"expires_in": 900, "note": "labkit hub test"}
+        return str((await self.api("POST", f"/users/{user}/tokens", body))["token"])
+
+    async def kernel(self, user: str, path: str = "") -> Kernel:
+        """A new kernel in the learner's server, started in ``path`` (as JupyterLab does)."""
+        body = {"name": "python3", **({"path": path} if path else {})}
+        model = await self.server_api(user, "POST", "/kernels", body)
         kernel = Kernel(self, user, model["id"])
         await kernel.connect()
         return kernel

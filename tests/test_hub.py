@@ -10,7 +10,11 @@ a check through its kernel API, and then:
 - learner B cannot reach A's socket, progress, notebooks or copy for the instructor, nor A's
   files through a bind mount of B's own engine;
 - ``labkit class-report``, run by the instructor, lists all three, and ignores a copy B forged;
-- stopping a learner's server stops their engine.
+- stopping a learner's server stops their engine;
+- an nbgitpuller link (docs/WORKSHOPS.md) pulls the lessons from a git server on loopback into
+  a learner's server, and lesson 00 runs from the pulled copy on their engine;
+- the workshop's idle culler runs as a hub service, and the same program with the same scopes
+  stops idle servers, and their engines with them.
 
 Needs root; skipped with the reason elsewhere, and a failure under CI=true.
 """
@@ -24,9 +28,11 @@ import socket
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import hub_driver as hd
 import pytest
@@ -38,6 +44,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[1]
 LAB_HOME = ".local/share/labkit"
 WORKSPACE = "docker-ipc-lab"
+COURSE = "ipc-lab-course"  # the repository an nbgitpuller link names
 
 PROBE = """\
 import json, os
@@ -101,6 +108,27 @@ for what, attempt in tries.items():
     except OSError as exc:
         out[what] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(out))
+"""
+# In the hub's environment: the workshop's PAM settings, with the test's two groups standing in
+# for the configuration's "learners" and "instructors" (a machine may already have those).
+PAM_CHECK = """\
+import asyncio, json, sys
+from jupyterhub.auth import PAMAuthenticator
+from traitlets.config import Config
+config_file, groups, attempts = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+c = Config()
+exec(compile(open(config_file).read(), config_file, "exec"), {"get_config": lambda: c})
+assert c.JupyterHub.authenticator_class == "pam", c.JupyterHub.authenticator_class
+c.PAMAuthenticator.allowed_groups = {groups[g] for g in c.PAMAuthenticator.allowed_groups}
+c.PAMAuthenticator.admin_groups = {groups[g] for g in c.PAMAuthenticator.admin_groups}
+auth = PAMAuthenticator(config=c)
+async def main():
+    out = []
+    for name, password in attempts:
+        user = await auth.get_authenticated_user(None, {"username": name, "password": password})
+        out.append(user and {"name": user["name"], "admin": bool(user.get("admin"))})
+    print(json.dumps(out))
+asyncio.run(main())
 """
 
 
@@ -299,3 +327,158 @@ def test_stopping_a_learners_server_stops_their_engine(classroom: Classroom) -> 
         asyncio.run(asyncio.sleep(0.5))
     assert not Path(f"/proc/{pid}").exists(), "the lab engine outlived its learner's server"
     assert not (learner.account.home / LAB_HOME / "engine/engine.sock").exists()
+
+
+@pytest.fixture
+def course_repo(tmp_path: Path) -> Iterator[str]:
+    """This clone's HEAD on a git server on loopback (git daemon), as an instructor's GitHub."""
+    base = tmp_path / "git"
+    bare = base / COURSE
+    for argv in (
+        ["git", "init", "-q", "--bare", "--initial-branch=main", str(bare)],
+        ["git", "-C", str(ROOT), "push", "-q", str(bare), "HEAD:refs/heads/main"],
+    ):
+        subprocess.run(argv, check=True, capture_output=True)
+    port = hd.free_port()
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--listen=127.0.0.1", f"--port={port}", f"--base-path={base}",
+         "--export-all", "--reuseaddr", str(base)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                break
+            except OSError:
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield f"git://127.0.0.1:{port}/{COURSE}"
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+
+
+async def pull_by_link(hub: hd.Hub, learner: Learner, repo: str) -> tuple[list[dict], list[str]]:
+    """Follow the link the instructor hands out, as the learner; then run the pulled lesson 00."""
+    name = learner.account.name
+    lesson = f"{COURSE}/notebooks/00-start-here.ipynb"
+    token = await hub.user_token(name)
+    query = urlencode({"repo": repo, "branch": "main", "urlpath": f"lab/tree/{lesson}"})
+    code, location = await hub.request("GET", f"/hub/user-redirect/git-pull?{query}", token=token)
+    assert code == 302 and location.startswith(f"/user/{name}/git-pull?"), (code, location)
+    code, page = await hub.request("GET", location, token=token)
+    assert code == 200 and f'data-targetpath="{COURSE}"' in page and f"lab/tree/{lesson}" in page
+    # what that page's script then asks the server for: the pull, as a stream of events
+    api = urlencode({"repo": repo, "branch": "main", "targetpath": COURSE})
+    code, stream = await hub.request("GET", f"/user/{name}/git-pull/api?{api}", timeout=300)
+    assert code == 200, (code, stream)
+    events = [json.loads(x[6:]) for x in stream.splitlines() if x.startswith("data: {")]
+    notebook = await hub.server_api(name, "GET", f"/contents/{lesson}")
+    kernel = await hub.kernel(name, path=f"{COURSE}/notebooks")
+    outputs = []
+    try:
+        for number, code_cell in enumerate(hd.code_cells(notebook), 1):
+            result = await kernel.run(code_cell)
+            assert not result.error, f"pulled lesson 00, code cell {number}: {result}"
+            outputs.append(result.stdout + "".join(result.data))
+    finally:
+        await kernel.close()
+    return events, outputs
+
+
+def test_an_nbgitpuller_link_opens_lesson_00_in_a_learners_server(
+    classroom: Classroom, course_repo: str
+) -> None:
+    learner = classroom.learners[2]
+    events, outputs = asyncio.run(pull_by_link(classroom.hub, learner, course_repo))
+    assert events and events[-1]["phase"] == "finished", events[-3:]
+    # the clone lands in the server's root, the learner's workspace, as the learner's own files
+    pulled = learner.account.home / WORKSPACE / COURSE / "notebooks/00-start-here.ipynb"
+    assert pulled.is_file() and pulled.stat().st_uid == learner.account.uid
+    assert any("the lab engine" in text for text in outputs), outputs
+    # the workspace's own copy of the lessons is still there beside it
+    assert (learner.account.home / WORKSPACE / "lessons/00-start-here.ipynb").is_file()
+
+
+def test_idle_servers_are_culled_with_their_engines(classroom: Classroom) -> None:
+    hub = classroom.hub
+    # the workshop's own culler runs as a hub service, with the configuration's hour
+    service = asyncio.run(hub.api("GET", "/services/idle-culler"))
+    assert service["pid"] > 0, service
+    cmdline = Path(f"/proc/{service['pid']}/cmdline").read_bytes().split(b"\0")
+    assert b"jupyterhub_idle_culler" in cmdline and b"--timeout=3600" in cmdline, cmdline
+    # The same program with the same scopes (the test's copy of its role) and a few seconds'
+    # timeout: every server still running is idle by then, and must stop with its engine.
+    users = asyncio.run(hub.api("GET", "/users"))
+    running = {u["name"] for u in users if u.get("servers")}
+    learners = [x for x in classroom.learners if x.account.name in running]
+    assert learners, f"no learner's server is running to cull: {users}"
+    log = hub.dir / "culler.log"
+    with log.open("wb") as out:
+        culler = subprocess.Popen(
+            [str(hd.PREFIX / "venv/bin/python"), "-m", "jupyterhub_idle_culler",
+             f"--url={hub.url}/hub/api", "--timeout=2", "--cull-every=5"],
+            env={**hub.env, "JUPYTERHUB_API_TOKEN": hub.culler_token},
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        left = running
+        while left and time.monotonic() < deadline and culler.poll() is None:
+            time.sleep(1)
+            users = asyncio.run(hub.api("GET", "/users"))
+            left = {u["name"] for u in users if u.get("servers") or u.get("pending")} & running
+    finally:
+        culler.terminate()
+        culler.wait(timeout=30)
+    assert not left, f"not culled: {left}\n--- the culler's log ---\n{log.read_text()[-3000:]}"
+    for learner in learners:
+        pid = learner.probe["pid"]
+        for _ in range(120):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.5)
+        assert not Path(f"/proc/{pid}").exists(), f"{learner.account.name}'s engine outlived it"
+
+
+def test_only_learners_and_instructors_log_in_with_their_passwords() -> None:
+    """The configuration's PAM login, on real accounts (the hub tests above use dummy logins)."""
+    problem = hd.environment_problem()
+    if problem:
+        if in_ci():
+            pytest.fail(f"CI must run the hub test: {problem}")
+        pytest.skip(f"the JupyterHub test {problem}")
+    accounts = hd.Accounts()
+    try:
+        groups = {"learners": accounts.group("l"), "instructors": accounts.group("i")}
+        learner = accounts.add("p", groups=[groups["learners"]])
+        teacher = accounts.add("q", groups=[groups["instructors"]])
+        stranger = accounts.add("s")  # an account on the machine, in neither group
+        for account in (learner, teacher, stranger):
+            line = f"{account.name}:pw-{account.name}\n"
+            subprocess.run(["chpasswd"], input=line, text=True, check=True, capture_output=True)
+        attempts = [
+            (learner.name, f"pw-{learner.name}"),
+            (learner.name, "not the password"),
+            (stranger.name, f"pw-{stranger.name}"),
+            (teacher.name, f"pw-{teacher.name}"),
+        ]
+        config = str(hd.PREFIX / "lab/docs/hub/jupyterhub_config.py")
+        out = subprocess.run(
+            [str(hd.PREFIX / "venv/bin/python"), "-c", PAM_CHECK, config,
+             json.dumps(groups), json.dumps(attempts)],
+            capture_output=True, text=True, timeout=120, check=False,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LABKIT_HUB_PREFIX": str(hd.PREFIX)},
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert json.loads(out.stdout) == [
+            {"name": learner.name, "admin": False},
+            None,  # a wrong password
+            None,  # the right password, but not a learner or an instructor
+            {"name": teacher.name, "admin": True},
+        ]
+    finally:
+        accounts.remove()
