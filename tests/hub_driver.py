@@ -36,7 +36,8 @@ from tornado.websocket import websocket_connect
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = Path(os.environ.get("LABKIT_HUB_PREFIX", "/opt/labkit-hub"))
-MARK = "labkit hub test account"  # the GECOS field of every account made here
+# The GECOS field of every account made here: the mark, then the pid of the run that made it
+MARK = "labkit hub test account"
 NAME_PREFIX = "lkh"
 
 AsyncHTTPClient.configure(None, max_clients=256)
@@ -128,7 +129,7 @@ class Accounts:
     def add(self, suffix: str, groups: Iterable[str] = ()) -> Account:
         name = f"{NAME_PREFIX}{self.tag}{suffix}"
         argv = ["useradd", "--create-home", "--key", "HOME_MODE=0700", "--shell", "/bin/bash"]
-        argv += ["--comment", MARK, "--user-group"]
+        argv += ["--comment", f"{MARK} pid {os.getpid()}", "--user-group"]
         if groups:
             argv += ["--groups", ",".join(groups)]
         _must([*argv, name])
@@ -149,12 +150,23 @@ class Accounts:
 
     @staticmethod
     def remove_leftovers() -> list[str]:
-        """Accounts an earlier run made and could not remove (it was killed): remove them now."""
-        found = [p for p in pwd.getpwall() if p.pw_gecos == MARK]
+        """Accounts an earlier run made and could not remove (it was killed): remove them now.
+
+        Accounts of a run still going (another test worker, a benchmark) are left alone.
+        """
+        found = [p for p in pwd.getpwall() if _leftover(p.pw_gecos)]
         stale = Accounts(tag="")
         stale.made = [Account(p.pw_name, p.pw_uid, p.pw_gid, Path(p.pw_dir)) for p in found]
         stale.remove()
         return [p.pw_name for p in found]
+
+
+def _leftover(gecos: str) -> bool:
+    """Whether an account's GECOS field marks it as made here by a run that has ended."""
+    if not gecos.startswith(MARK):
+        return False
+    pid = gecos.removeprefix(MARK).strip().removeprefix("pid ").strip()
+    return not (pid.isdigit() and Path(f"/proc/{pid}").exists())
 
 
 def _must(argv: list[str]) -> None:
