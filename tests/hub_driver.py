@@ -277,6 +277,15 @@ class Hub:
         except OSError:
             return "(no log)"
 
+    def why(self, user: str) -> str:
+        """The hub log's last error about ``user`` (what a failed spawn's first line should say)."""
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        errors = [x for x in lines if user in x and (x.startswith("[E") or "Error" in x)]
+        return errors[-1].strip()[:400] if errors else "the hub's log names no reason"
+
     def stop(self) -> None:
         """Stop the hub (it stops every learner's server first), then remove its folder."""
         if self.proc and self.proc.poll() is None:
@@ -348,7 +357,7 @@ class Hub:
             if server and server.get("ready"):
                 return time.monotonic() - t0
             if not model.get("pending") and not server:
-                raise HubError(f"{user}'s server failed to start:\n{self.log_tail()}")
+                raise HubError(f"{user}'s server failed to start: {self.why(user)}")
             await asyncio.sleep(0.5)
         raise HubError(f"{user}'s server was not ready within {timeout:.0f} s")
 

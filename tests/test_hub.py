@@ -36,6 +36,7 @@ from urllib.parse import urlencode
 
 import hub_driver as hd
 import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from labkit.exercises.solutions import parse as parse_solutions
 
@@ -361,14 +362,62 @@ def course_repo(tmp_path: Path) -> Iterator[str]:
         daemon.wait(timeout=30)
 
 
+COOKIES: dict[str, str] = {}  # the test browser's cookies for the hub
+
+
+def _keep_cookies(reply: HTTPResponse) -> None:
+    for header in reply.headers.get_list("Set-Cookie"):
+        name, _, rest = header.partition("=")
+        COOKIES[name.strip()] = rest.split(";", 1)[0]
+
+
+async def browser_get(hub: hd.Hub, path: str) -> str:
+    """GET a hub page with the browser's cookies; where it redirects to."""
+    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in COOKIES.items())}
+    req = HTTPRequest(hub.url + path, headers=headers, follow_redirects=False, request_timeout=120)
+    reply = await AsyncHTTPClient().fetch(req, raise_error=False)
+    _keep_cookies(reply)
+    assert reply.code in (301, 302, 303), (reply.code, path, reply.body[:500])
+    return str(reply.headers["Location"])
+
+
+async def browser_login(hub: hd.Hub, name: str, login_url: str) -> str:
+    """Log in with the login form, as a learner does; where the hub sends them next."""
+    reply = await AsyncHTTPClient().fetch(hub.url + login_url, raise_error=False)
+    assert reply.code == 200, reply.code
+    _keep_cookies(reply)  # the form's _xsrf cookie
+    form = urlencode({"username": name, "password": "any", "_xsrf": COOKIES.get("_xsrf", "")})
+    headers = {
+        "Cookie": "; ".join(f"{k}={v}" for k, v in COOKIES.items()),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    req = HTTPRequest(hub.url + login_url, method="POST", body=form, headers=headers,
+                      follow_redirects=False, request_timeout=120)  # fmt: skip
+    reply = await AsyncHTTPClient().fetch(req, raise_error=False)
+    _keep_cookies(reply)
+    assert reply.code == 302, (reply.code, reply.body[:500])
+    return str(reply.headers["Location"])
+
+
 async def pull_by_link(hub: hd.Hub, learner: Learner, repo: str) -> tuple[list[dict], list[str]]:
     """Follow the link the instructor hands out, as the learner; then run the pulled lesson 00."""
     name = learner.account.name
     lesson = f"{COURSE}/notebooks/00-start-here.ipynb"
-    token = await hub.user_token(name)
     query = urlencode({"repo": repo, "branch": "main", "urlpath": f"lab/tree/{lesson}"})
-    code, location = await hub.request("GET", f"/hub/user-redirect/git-pull?{query}", token=token)
-    assert code == 302 and location.startswith(f"/user/{name}/git-pull?"), (code, location)
+    link = f"/hub/user-redirect/git-pull?{query}"
+    # not logged in yet: the hub asks for a login, and keeps the link to go on with after it
+    code, location = await hub.request("GET", link, token="not-a-token")
+    assert code == 302 and location.startswith("/hub/login?next="), (code, location)
+    location = await browser_login(hub, name, location)
+    assert location == link, location
+    location = await browser_get(hub, link)
+    for _ in range(5):  # the hub's own pages (spawn: already running) pass the learner on
+        if not location.startswith("/hub/"):
+            break
+        location = await browser_get(hub, location)
+    assert location.startswith(f"/user/{name}/git-pull?"), location
+    # the learner's server (its pages accept the learner's token as well as their cookie)
+    token = await hub.user_token(name)
     code, page = await hub.request("GET", location, token=token)
     assert code == 200 and f'data-targetpath="{COURSE}"' in page and f"lab/tree/{lesson}" in page
     # what that page's script then asks the server for: the pull, as a stream of events

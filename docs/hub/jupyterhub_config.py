@@ -32,9 +32,11 @@ c.JupyterHub.bind_url = "http://:8000"
 c.ConfigurableHTTPProxy.command = [str(PREFIX / "proxy/node_modules/.bin/configurable-http-proxy")]
 # At the start of a class everybody logs in within a minute; on 2 CPUs one server takes a few
 # seconds of CPU to start (bench/README.md), so a hundred need minutes, not the default 60 s.
+# start_timeout bounds starting the process; http_timeout bounds its answering after that,
+# which is where a crowd waits: at 100 learners on 2 CPUs, 30 servers took more than 300 s.
 c.JupyterHub.concurrent_spawn_limit = 100
 c.Spawner.start_timeout = 600
-c.Spawner.http_timeout = 300
+c.Spawner.http_timeout = 900
 
 # --- who may log in ----------------------------------------------------------------------------
 # PAM: learners log in with their Linux account's password (docs/WORKSHOPS.md shows how to make
