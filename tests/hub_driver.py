@@ -284,7 +284,8 @@ class Hub:
         except OSError:
             return "(no log)"
         errors = [x for x in lines if user in x and (x.startswith("[E") or "Error" in x)]
-        return errors[-1].strip()[:400] if errors else "the hub's log names no reason"
+        causes = [x for x in errors if "avoid inconsistent state" not in x] or errors
+        return causes[0].strip()[:400] if causes else "the hub's log names no reason"
 
     def stop(self) -> None:
         """Stop the hub (it stops every learner's server first), then remove its folder."""

@@ -33,7 +33,7 @@ c.ConfigurableHTTPProxy.command = [str(PREFIX / "proxy/node_modules/.bin/configu
 # At the start of a class everybody logs in within a minute; on 2 CPUs one server takes a few
 # seconds of CPU to start (bench/README.md), so a hundred need minutes, not the default 60 s.
 # start_timeout bounds starting the process; http_timeout bounds its answering after that,
-# which is where a crowd waits: at 100 learners on 2 CPUs, 30 servers took more than 300 s.
+# which is where a crowd waits: at 100 learners on 2 CPUs the median server answered after 4 min.
 c.JupyterHub.concurrent_spawn_limit = 100
 c.Spawner.start_timeout = 600
 c.Spawner.http_timeout = 900
