@@ -1420,17 +1420,37 @@ class Engine:
 
     def prune_containers(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted = []
+        reclaimed = 0
         limit = _parse_until(filters["until"][-1], self.now()) if "until" in filters else None
         for c in list(self.containers.values()):
             if c.running or not _labels_match(c.config.get("Labels") or {}, filters):
                 continue
             if limit is not None and c.doc["created"] > limit:
                 continue
+            size = self.rw_size(c)
             self._destroy_now(c)
             deleted.append(c.id)
+            reclaimed += size
         if deleted:
-            self.events.emit("container", "prune", "", {"reclaimed": "0"})
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+            self.events.emit("container", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def rw_size(self, c: Container) -> int:
+        """The bytes of a container's own layer (its changes to the image's files; the
+        files dockerd mounts in, /etc/hostname and the like, are not in it)."""
+        upper = self.store.get_upper(c.id)
+        if not upper:
+            return 0
+        from labkit.engine.runtime.rootfs import image_rootfs
+        from labkit.engine.runtime.vfs import VFS
+
+        vfs = VFS(image_rootfs(c.doc["rootfs"]), upper=upper)
+        size = vfs.used
+        for path in SYSTEM_FILES:  # in the layer only if written there, as the model does
+            with contextlib.suppress(OSError):
+                if vfs.stat(path).kind == "file" and path in upper.get("entries", {}):
+                    size -= vfs.stat(path).size
+        return max(size, 0)
 
     def rename_container(self, c: Container, new_name: str) -> None:
         if not new_name:
@@ -1785,14 +1805,17 @@ class Engine:
     def prune_volumes(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         everything = (filters.get("all") or ["false"])[-1].lower() in ("true", "1")
         deleted = []
+        reclaimed = 0
         for volume in list(self.volumes.volumes.values()):
             if self._volume_users(volume.name) or not (everything or volume.anonymous):
                 continue
             if not _labels_match(volume.labels, filters):
                 continue
+            size = self.volumes.size(volume.name)
             self.remove_volume(volume.name)
             deleted.append(volume.name)
-        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": 0}
+            reclaimed += size
+        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def create_network(self, body: dict[str, Any]) -> str:
         from labkit.engine.model.networks import Network

@@ -647,6 +647,11 @@ class VFS:
                 raise fs_error(errno.ENOSPC, path)
             self.quota(-more)
 
+    def on_mount(self, path: str) -> bool:
+        """Whether ``path`` is in a bind mount or volume (a read-only root does not reach it)."""
+        norm = normpath(path)
+        return any(norm == b or norm.startswith(b.rstrip("/") + "/") for b in self._binds)
+
     def _refuse_read_only(self, path: str) -> None:
         if self.read_only and not any(
             path == top or path.startswith(top.rstrip("/") + "/") for top in self.writable
