@@ -230,7 +230,11 @@ def refusals(api: Api) -> dict[str, tuple[int, str]]:
     out = {}
     for what, (config, host) in REFUSALS.items():
         status, data = api.create(f"no-{what}", ["true"], **config, HostConfig=host)
-        out[what] = (status, (data or {}).get("message", "") if isinstance(data, dict) else data)
+        message = (data or {}).get("message", "") if isinstance(data, dict) else data
+        head, sep, names = message.partition("network endpoints: ")
+        if sep:  # dockerd names them in a Go map's (random) order
+            message = head + sep + ", ".join(sorted(names.split(", ")))
+        out[what] = (status, message)
     for what, host in START_REFUSALS.items():
         status, data = api.create(f"ns-{what}", ["true"], HostConfig=host)
         assert status == 201, data
@@ -342,9 +346,7 @@ def links(api: Api) -> dict[str, Any]:
         for line in env_text.splitlines()
         if line.startswith(("WEB_NAME=", "WEB_ENV_"))
     }
-    host_line = next(
-        (line.split()[1:] for line in hosts.splitlines() if "web" in line.split()), []
-    )
+    host_line = next((line.split()[1:] for line in hosts.splitlines() if "web" in line.split()), [])
     stored = api.inspect("parent")["HostConfig"]["Links"]
     parent = api.ref("parent")
     removed = api.call("DELETE", f"/containers/{parent}/web", query={"link": 1})
