@@ -492,3 +492,12 @@ def anonymous_volume(api: Api) -> dict[str, Any]:
         "remove": removed[0],
         "volume after -v": volume_after,
     }
+
+
+def host_ports_warning(api: Api) -> tuple[int, list[str]]:
+    """Ports published in host network mode: created, with dockerd's warning."""
+    status, data = api.create(
+        "hostports",
+        HostConfig={"NetworkMode": "host", "PortBindings": {"80/tcp": [{"HostPort": "18081"}]}},
+    )
+    return status, data["Warnings"]

@@ -155,3 +155,7 @@ def test_anonymous_volume_as_dockerd(both: tuple[co.Api, co.Api]) -> None:
 
 def test_prune_space_as_dockerd(both: tuple[co.Api, co.Api]) -> None:
     _same(*_compare(co.prune_containers_space, both))
+
+
+def test_create_warnings_as_dockerd(both: tuple[co.Api, co.Api]) -> None:
+    _same(*_compare(co.host_ports_warning, both))

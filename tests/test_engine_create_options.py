@@ -281,3 +281,10 @@ def test_volume_prune_reports_the_space_it_gave_back() -> None:
         pull_busybox(engine.socket)
         api = co.Api(engine.socket, api_version(engine.socket), unique_token())
         assert co.prune_volumes_space(api) == 500
+
+
+def test_published_ports_in_host_mode_are_a_warning(api: co.Api) -> None:
+    assert co.host_ports_warning(api) == (
+        201,
+        ["Published ports are discarded when using host network mode"],
+    )

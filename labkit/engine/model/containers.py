@@ -64,6 +64,7 @@ class Container:
         self.warnings: list[str] = []  # what create warned about (its reply's Warnings)
         self.restart_timer: asyncio.TimerHandle | None = None  # a restart policy's next start
         self.backoff = 0.0  # seconds before the next restart (dockerd's restart manager)
+        self.manually_stopped = False  # stopped or killed by the user: no policy restarts it
         self.health: Any = None  # the healthcheck monitor's task while it runs
 
     # identity ----------------------------------------------------------------------

@@ -936,7 +936,7 @@ class Engine:
                     StartedAt=self.now(),
                     OOMKilled=False,
                 )
-                c.doc.pop("manually_stopped", None)
+                c.manually_stopped = False
                 if not auto:
                     c.doc["restart_count"], c.backoff = 0, 0.0
                 if c.config.get("Healthcheck") and health.probe_argv(c.config, []) is not None:
@@ -964,7 +964,7 @@ class Engine:
             lambda exc: self._supervisor_failed(c, exc),
         )
         if c.state.get("Health"):
-            c.health = self._spawn(health.monitor(self, c), f"the healthcheck of {c.short}")
+            c.health = health.start(self, c)
 
     def _process_extras(
         self, memory: Any, throttle: Any, groups: tuple[int, ...] = ()
@@ -1144,7 +1144,7 @@ class Engine:
         name = policy["Name"]
         if name == "no" or self.closed or c.stopping or c.removing or c.removed:
             return None
-        if c.doc.get("manually_stopped"):
+        if c.manually_stopped:
             return None
         if name == "on-failure":
             most = policy["MaximumRetryCount"]
@@ -1304,7 +1304,7 @@ class Engine:
                 f"Cannot kill container: {ref or c.name}: Container {c.id} is not running"
             )
         self.note("container", "kill", c.id, c.event_attributes(signal=str(signum)))
-        c.doc["manually_stopped"] = True
+        c.manually_stopped = True
         c.process.signal(signum)
         if c.supervisor is None or c.supervisor.done():
             # nobody is watching it any more (a failed supervisor): record its end now
@@ -1323,11 +1323,15 @@ class Engine:
         """SIGTERM (or the stop signal), then SIGKILL after ``timeout`` seconds (the
         container's StopTimeout, else 10)."""
         if c.status == "restarting" and c.process is None:  # between two runs
-            self._cancel_restart(c)
-            c.doc["manually_stopped"] = True
             c.state["Status"] = "exited"
-            with self.store.tx():
-                self._save(c)
+            try:
+                with self.store.tx():
+                    self._save(c)
+            except StateNotSaved:
+                c.state["Status"] = "restarting"
+                raise
+            self._cancel_restart(c)
+            c.manually_stopped = True
             self.note("container", "stop", c.id, c.event_attributes())
             return
         if not c.running or c.process is None:

@@ -52,6 +52,19 @@ def stop(c: Any) -> None:
             c.state["Health"]["Status"] = "unhealthy"
 
 
+def start(engine: Any, c: Any) -> asyncio.Task[None]:
+    """The monitor of one run, as a task that ends (is cancelled) with the run; a failure
+    goes to the engine's log and leaves the health as it was."""
+    task = asyncio.get_running_loop().create_task(monitor(engine, c))
+
+    def ended(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the healthcheck of %s failed", c.short, exc_info=task.exception())
+
+    task.add_done_callback(ended)
+    return task
+
+
 def _seconds(config: dict[str, Any], key: str, default: int) -> float:
     return ((config.get("Healthcheck") or {}).get(key) or default) / NS
 
@@ -124,6 +137,10 @@ async def run_probe(engine: Any, c: Any) -> tuple[int, str]:
     timeout = _seconds(c.config, "Timeout", DEFAULT_TIMEOUT)
     try:
         code = await asyncio.wait_for(asyncio.shield(process.wait()), timeout)
+    except asyncio.CancelledError:  # the run ended: so does its probe
+        with contextlib.suppress(Exception):
+            process.signal(9)
+        raise
     except asyncio.TimeoutError:
         with contextlib.suppress(Exception):
             process.signal(9)
