@@ -598,6 +598,22 @@ def test_rename(target: Target, names: Names) -> None:
     assert docker(target, "inspect", "--type", "container", old).returncode == 1
 
 
+def test_update_changes_restart_policy_and_resources(target: Target, names: Names) -> None:
+    name = names.container("upd")
+    run_detached(target, name, "sleep", "60")
+    assert ok(
+        target, "update", "--restart", "on-failure:3", "--cpu-shares", "512", "--memory", "64m",
+        "--memory-swap", "128m", "--pids-limit", "40", name,
+    ).strip() == name  # fmt: skip
+    shown = "{{json .HostConfig.RestartPolicy}} {{.HostConfig.CpuShares}} {{.HostConfig.Memory}}"
+    shown += " {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}}"
+    assert inspect(target, name, shown) == (
+        '{"MaximumRetryCount":3,"Name":"on-failure"} 512 67108864 134217728 40'
+    )
+    failed = docker(target, "update", "--restart", "sometimes", name)
+    assert failed.returncode != 0 and "sometimes" in failed.stderr
+
+
 def test_top_lists_the_process(target: Target, names: Names) -> None:
     name = names.container("top")
     run_detached(target, name, "sleep", "60")

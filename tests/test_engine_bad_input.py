@@ -167,7 +167,7 @@ JSON_NUMBERS = [
     ('"HostConfig": {"Memory": 100000000000000000000}', "number 100000000000000000000",
      "HostConfig.Memory", "int64"),
     ('"HostConfig": {"Memory": 1.5}', "number 1.5", "HostConfig.Memory", "int64"),
-    ('"StopTimeout": 1E+20', "number 1E+20", "StopTimeout", "int64"),
+    ('"StopTimeout": 1E+20', "number 1E+20", "StopTimeout", "int"),
     ('"HostConfig": {"ConsoleSize": [-1, 5]}', "number -1", "HostConfig.ConsoleSize", "uint"),
     ('"HostConfig": {"ConsoleSize": [1e20, 5]}', "number 1e20", "HostConfig.ConsoleSize", "uint"),
     ('"Labels": {"a": {"b": "c"}}', "object", "Labels", "string"),

@@ -70,7 +70,15 @@ async def create_container(req: Request) -> Reply:
     if body is None:
         raise ApiError(400, "the request body is empty: send the container's config as JSON")
     c = req.engine.create_container(req.arg("name"), body)
-    return JSONReply({"Id": c.id, "Warnings": []}, 201)
+    return JSONReply({"Id": c.id, "Warnings": list(c.warnings)}, 201)
+
+
+async def update_container(req: Request, id: str) -> Reply:
+    """``docker update``: resources and restart policy; dockerd's Warnings reply."""
+    engine = req.engine
+    c = engine.container(id)
+    warnings = engine.update_container(c, req.json(default=None), req.api_version)
+    return JSONReply({"Warnings": warnings or None})
 
 
 async def inspect_container(req: Request, id: str) -> Reply:
@@ -150,7 +158,18 @@ async def unpause_container(req: Request, id: str) -> Reply:
 async def remove_container(req: Request, id: str) -> Reply:
     engine = req.engine
     c = engine.container(id)
+    if req.flag("link"):  # a container's own name is no link of another's
+        raise ApiError(500, "Conflict, cannot remove the default link name of the container")
     await engine.remove_container(c, force=req.flag("force"), volumes=req.flag("v"))
+    return EmptyReply(204)
+
+
+async def remove_link(req: Request, id: str, link: str) -> Reply:
+    """``DELETE /containers/{parent}/{alias}?link=1``: a legacy link, no container."""
+    engine = req.engine
+    if not req.flag("link"):
+        raise ApiError(404, f"No such container: {id}/{link}")
+    engine.remove_link(engine.container(id), link, f"{id}/{link}")
     return EmptyReply(204)
 
 
@@ -405,4 +424,6 @@ ROUTES = [
     ("POST", "/containers/{id}/rename", rename_container),
     ("POST", "/containers/{id}/resize", resize_container),
     ("DELETE", "/containers/{id}", remove_container),
+    ("DELETE", "/containers/{id}/{link}", remove_link),
+    ("POST", "/containers/{id}/update", update_container),
 ]
