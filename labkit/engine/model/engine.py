@@ -613,10 +613,10 @@ class Engine:
         if not argv:
             raise BadRequest("No command specified")
         host_in = body.get("HostConfig") or {}
-        endpoints = list((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
+        endpoint_names = list((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
         health = hostconfig.healthcheck(body.get("Healthcheck"), spec_cfg.get("Healthcheck"))
         hostconfig.check_healthcheck(health)
-        warnings = hostconfig.check(host_in, body, endpoints)
+        warnings = hostconfig.check(host_in, body, endpoint_names)
         children = links.resolve(host_in.get("Links"), self.container)
         cid = self._new_id()
         with self.store.tx():
