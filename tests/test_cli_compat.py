@@ -110,6 +110,7 @@ class Names:
         self.containers: list[str] = []
         self.volumes: list[str] = []
         self.images: list[str] = []
+        self.networks: list[str] = []
 
     def container(self, label: str = "c") -> str:
         name = f"lkc-{self.token}-{label}"
@@ -127,9 +128,16 @@ class Names:
         self.images.append(ref)
         return ref
 
+    def network(self, label: str = "net") -> str:
+        name = f"lkc-{self.token}-{label}"
+        self.networks.append(name)
+        return name
+
     def cleanup(self) -> None:
         for name in self.containers:
             docker(self.target, "rm", "-f", name)
+        for name in self.networks:
+            docker(self.target, "network", "rm", name)
         for name in self.volumes:
             docker(self.target, "volume", "rm", "-f", name)
         for name in self.images:
@@ -590,6 +598,22 @@ def test_rename(target: Target, names: Names) -> None:
     assert docker(target, "inspect", "--type", "container", old).returncode == 1
 
 
+def test_update_changes_restart_policy_and_resources(target: Target, names: Names) -> None:
+    name = names.container("upd")
+    run_detached(target, name, "sleep", "60")
+    assert ok(
+        target, "update", "--restart", "on-failure:3", "--cpu-shares", "512", "--memory", "64m",
+        "--memory-swap", "128m", "--pids-limit", "40", name,
+    ).strip() == name  # fmt: skip
+    shown = "{{json .HostConfig.RestartPolicy}} {{.HostConfig.CpuShares}} {{.HostConfig.Memory}}"
+    shown += " {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}}"
+    assert inspect(target, name, shown) == (
+        '{"MaximumRetryCount":3,"Name":"on-failure"} 512 67108864 134217728 40'
+    )
+    failed = docker(target, "update", "--restart", "sometimes", name)
+    assert failed.returncode != 0 and "sometimes" in failed.stderr
+
+
 def test_top_lists_the_process(target: Target, names: Names) -> None:
     name = names.container("top")
     run_detached(target, name, "sleep", "60")
@@ -691,6 +715,34 @@ def test_network_ls(target: Target) -> None:
     assert ok(target, "network", "inspect", "--format", "{{.Driver}} {{.Scope}}", "none") == (
         "null local\n"
     )
+
+
+def test_network_connect_and_disconnect(target: Target, names: Names) -> None:
+    net = names.network()
+    ok(target, "network", "create", "--subnet", "10.123.0.0/16", "--gateway", "10.123.0.1", net)
+    ipam = ok(target, "network", "inspect", "--format", "{{json .IPAM.Config}}", net).strip()
+    assert ipam == '[{"Subnet":"10.123.0.0/16","Gateway":"10.123.0.1"}]'
+    name = names.container()
+    ok(target, "create", "--name", name, "busybox", "sleep", "60")
+    ok(target, "network", "connect", "--alias", "web", "--ip", "10.123.0.9", net, name)
+    ok(target, "network", "connect", net, name)  # again while stopped: dockerd says nothing
+    endpoint = f'(index .NetworkSettings.Networks "{net}")'
+    fmt = f"{{{{json {endpoint}.IPAMConfig}}}} {{{{index {endpoint}.Aliases 0}}}}"
+    assert inspect(target, name, fmt) == '{"IPv4Address":"10.123.0.9"} web'
+    ok(target, "start", name)
+    members = ok(
+        target, "network", "inspect", "--format", "{{range .Containers}}{{.Name}}{{end}}", net
+    )
+    assert members.strip() == name
+    again = docker(target, "network", "connect", net, name)
+    assert again.returncode == 1
+    assert f"endpoint with name {name} already exists in network {net}" in again.stderr
+    ok(target, "network", "disconnect", net, name)
+    on = inspect(target, name, "{{range $net, $_ := .NetworkSettings.Networks}}{{$net}} {{end}}")
+    assert net not in on.split()
+    gone = docker(target, "network", "disconnect", net, name)
+    assert gone.returncode == 1
+    assert f"is not connected to network {net}" in gone.stderr
 
 
 def test_volume_create_ls_inspect_rm(target: Target, names: Names) -> None:

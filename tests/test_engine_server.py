@@ -506,6 +506,7 @@ def test_api_modules_list_the_agreed_names() -> None:
         "exec",
         "networks",
         "volumes",
+        "swarm",
     )
 
 

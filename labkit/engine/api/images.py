@@ -11,6 +11,7 @@ from typing import Any
 
 from labkit.engine.model import refs
 from labkit.engine.model.catalogue import ImageSpec
+from labkit.engine.model.versions import older_than
 from labkit.engine.replies import (
     ApiError,
     EmptyReply,
@@ -112,11 +113,18 @@ async def create_image(req: Request) -> Reply:
 async def list_images(req: Request) -> Reply:
     filters = req.filters(LIST_FILTERS)
     legacy = req.arg("filter")
-    if legacy:
+    if legacy and older_than(req.api_version, "1.41"):  # API 1.41 dropped it
         filters.setdefault("reference", []).append(legacy)
-    images = req.engine.images.list(req.flag("all"), filters)
+    engine = req.engine
+    images = engine.images.list(req.flag("all"), filters)
     patterns = filters.get("reference")
-    return JSONReply([image.summary(req.api_version, patterns) for image in images])
+    out = []
+    for image in images:
+        summary = image.summary(req.api_version, patterns)
+        if not older_than(req.api_version, "1.51"):  # before: always -1
+            summary["Containers"] = len(engine.containers_using(image))
+        out.append(summary)
+    return JSONReply(out)
 
 
 async def inspect_image(req: Request, name: str) -> Reply:

@@ -122,6 +122,9 @@ class Image:
         }
         if older_than(api_version, "1.44"):
             out["VirtualSize"] = self.size
+        if older_than(api_version, "1.43") and not tags:
+            out["RepoTags"] = ["<none>:<none>"]  # API 1.43 dropped these placeholders
+            out["RepoDigests"] = digests or ["<none>@<none>"]
         return out
 
     def inspect(self, api_version: str | None) -> dict[str, Any]:
@@ -154,6 +157,10 @@ class Image:
             out["ContainerConfig"] = empty_config
         if older_than(api_version, "1.44"):
             out["VirtualSize"] = spec.size
+        if not older_than(api_version, "1.50"):
+            # API 1.50 dropped the container-only fields an image's Config never had
+            for key in CONTAINER_ONLY_CONFIG:
+                out["Config"].pop(key, None)
         return out
 
     def history(self) -> list[dict[str, Any]]:
@@ -181,6 +188,20 @@ class Image:
                 }
             )
         return rows
+
+
+# Config fields of a container that image inspect showed, always empty, until API 1.50.
+CONTAINER_ONLY_CONFIG = (
+    "Hostname",
+    "Domainname",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Image",
+)
 
 
 def _config(cfg: dict[str, Any], hostname: str | None) -> dict[str, Any]:
