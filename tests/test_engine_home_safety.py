@@ -16,6 +16,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -48,11 +49,26 @@ def base() -> Iterator[Path]:
     """A private folder to make lab homes in; every engine started there is stopped after."""
     folder = short_tempdir("lkh")
     yield folder
-    for home in [folder, *folder.iterdir()]:
-        if (home / "engine").is_dir() and not (home / "engine").is_symlink():
+    for top, dirs, _files in os.walk(folder):  # homes at any depth (parent/home, shared/mine)
+        if "engine" in dirs and not Path(top, "engine").is_symlink():
             with contextlib.suppress(control.EngineError):
-                control.stop({"LABKIT_HOME": str(home)}, timeout=5)
+                control.stop({"LABKIT_HOME": top}, timeout=5)
+    _kill_engines_under(folder)  # whatever a refused or damaged home kept from stopping
     subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+def _kill_engines_under(folder: Path) -> None:
+    """End every engine process whose home is under ``folder`` (found by its command line)."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"labkit.engine" in argv and any(a.startswith(str(folder).encode()) for a in argv):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(proc.name), signal.SIGKILL)
 
 
 def assert_one_line_refusal(out: subprocess.CompletedProcess[str], *words: str) -> None:
