@@ -1,4 +1,4 @@
-"""The solved exercises pass on a real Docker engine too (the dockerd CI starts).
+"""The solved exercises pass on each real engine too (the dockerd and Podman CI starts).
 
 On the lab engine nbval runs them (exercises/conftest.py). Here each notebook, with
 its worked answers applied, runs in a kernel against the real engine, and every
@@ -7,12 +7,11 @@ check cell must show a pass.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from notebook_runs import execute, use_real_engine
 
 from labkit.exercises import solutions
 from labkit.exercises.verdict import VERDICT_MIME
@@ -38,17 +37,13 @@ def verdicts_of(notebook: nbformat.NotebookNode) -> dict[str, dict]:
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_solved_exercises_pass_on_the_real_engine(
-    path: Path, real_engine_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, each_real_engine_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LABKIT_ENGINE", "docker")
-    monkeypatch.setenv("DOCKER_HOST", real_engine_url)
-    monkeypatch.setenv("LABKIT_HOME", str(tmp_path / "home"))
-    for var in ("LABKIT_DOCKER_HOST", "LABKIT_CLOCK", "LABKIT_SEED", "DOCKER_CONTEXT"):
-        monkeypatch.delenv(var, raising=False)
+    use_real_engine(each_real_engine_url, tmp_path / "home", monkeypatch)
     notebook = solutions.solved(
         nbformat.read(path, as_version=4), solutions.load(solutions.solutions_path(path))
     )
-    NotebookClient(notebook, timeout=120, kernel_name="python3").execute(env=dict(os.environ))
+    execute(notebook, path.parent)
     verdicts = verdicts_of(notebook)
     expected = {
         solutions.cell_role(c)[0] for c in notebook.cells if solutions.cell_role(c)[1] == "check"
