@@ -17,6 +17,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -117,27 +118,34 @@ class FakeEngine(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     version_json: ClassVar[dict[str, Any]] = {}
+    version_delay: ClassVar[float] = 0.0  # seconds before /version answers
 
     def do_GET(self) -> None:
         if self.path == "/_ping":
             body, kind = b"OK", "text/plain"
         elif self.path == "/version":
+            time.sleep(self.version_delay)
             body, kind = json.dumps(self.version_json).encode(), "application/json"
         else:
             body, kind = b'{"message":"page not found"}', "application/json"
-        self.send_response(200 if self.path in ("/_ping", "/version") else 404)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client gave up
+            self.send_response(200 if self.path in ("/_ping", "/version") else 404)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
     def log_message(self, *args: object) -> None:
         pass
 
 
 @contextlib.contextmanager
-def fake_engine(version_json: dict[str, Any], tls: ssl.SSLContext | None = None) -> Iterator[str]:
-    handler = type("Handler", (FakeEngine,), {"version_json": version_json})
+def fake_engine(
+    version_json: dict[str, Any], tls: ssl.SSLContext | None = None, version_delay: float = 0.0
+) -> Iterator[str]:
+    handler = type(
+        "Handler", (FakeEngine,), {"version_json": version_json, "version_delay": version_delay}
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
@@ -614,6 +622,33 @@ def test_a_too_new_engine_says_labkit_is_too_old(tmp_path: Path) -> None:
     assert "labkit is too old" in attempt.reason
 
 
+PODMAN_VERSION = {
+    "Platform": {"Name": "linux/amd64/debian-12"},
+    "Components": [{"Name": "Podman Engine", "Version": "4.3.1"}],
+    "Version": "4.3.1",
+    "ApiVersion": "1.41",
+    "MinAPIVersion": "1.24",
+}
+
+
+def test_a_slow_version_after_a_quick_ping_is_waited_for(tmp_path: Path) -> None:
+    """Podman builds /version from `conmon --version` and `runc --version`: it can be slow."""
+    with fake_engine(PODMAN_VERSION, version_delay=0.8) as url:
+        attempt = probe(parse_host(url, "DOCKER_HOST"), timeout=0.3)
+    assert attempt.ok, attempt.reason
+    assert attempt.engine is not None and attempt.engine.product == "Podman"
+
+
+def test_a_version_that_never_comes_says_the_ping_worked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(discovery, "VERSION_TIMEOUT", 0.3)
+    with fake_engine(PODMAN_VERSION, version_delay=2) as url:
+        attempt = probe(parse_host(url, "DOCKER_HOST"), timeout=0.2)
+    assert (attempt.ok, attempt.kind) == (False, "timeout")
+    assert attempt.reason.startswith("it answered GET /_ping, but GET /version: no reply within")
+
+
 def test_the_real_engine_is_found_and_named(real_engine_url: str, tmp_path: Path) -> None:
     found = find_engine(env={"DOCKER_HOST": real_engine_url}, home=tmp_path)
     engine = found.engine
@@ -625,6 +660,16 @@ def test_the_real_engine_is_found_and_named(real_engine_url: str, tmp_path: Path
     assert found.endpoint.url == real_engine_url
     assert [a.kind for a in found.attempts] == ["ok"]
     assert "Docker Engine" in found.attempts[0].reason
+
+
+def test_podman_is_found_and_named(podman_engine_url: str, tmp_path: Path) -> None:
+    found = find_engine(env={"DOCKER_HOST": podman_engine_url}, home=tmp_path)
+    engine = found.engine
+    assert engine.product == "Podman"
+    assert engine.version == engine.raw["Version"]
+    assert engine.api_version == engine.raw["ApiVersion"]
+    assert found.api_version == discovery.negotiate(engine.api_version, labkit.API_VERSION_MAX)
+    assert found.attempts[0].reason.startswith(f"Podman {engine.version} answered (API ")
 
 
 def test_the_search_stops_at_the_first_engine_that_answers(
