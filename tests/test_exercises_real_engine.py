@@ -51,3 +51,35 @@ def test_solved_exercises_pass_on_the_real_engine(
     assert set(verdicts) == expected
     failing = {t: v["message"] for t, v in verdicts.items() if v["outcome"] != "passed"}
     assert failing == {}
+
+
+# Checks that read image names or the image list, where Podman answers otherwise than
+# Docker (full names such as docker.io/library/busybox:latest; a reference filter
+# that lists every name of the images it picks). Each must pass its solution and
+# turn down each wrong answer with that answer's own hint on every real engine, as
+# tests/test_exercises.py proves on the lab engine.
+ENGINE_SENSITIVE = {"03": ("03.3", "03.7"), "04": ("04.1",)}
+
+
+@pytest.mark.real_engine
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", sorted(ENGINE_SENSITIVE))
+def test_name_sensitive_checks_judge_alike_on_each_real_engine(
+    lesson: str, each_real_engine_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_real_engine(each_real_engine_url, tmp_path / "home", monkeypatch)
+    [path] = [p for p in NOTEBOOKS if p.name.startswith(f"{lesson}-")]
+    notebook = nbformat.read(path, as_version=4)
+    answers = solutions.load(solutions.solutions_path(path))
+    chosen = {task: answers[task] for task in ENGINE_SENSITIVE[lesson]}
+    solved = solutions.apply(notebook, {task: a.solution for task, a in chosen.items()})
+    verdicts = solutions.run_in_process(solved)
+    for task in chosen:
+        assert verdicts[task].outcome == "passed", verdicts[task].line()
+    for variant in range(max(len(a.wrong) for a in chosen.values())):
+        wrong, mistakes = solutions.with_wrong(notebook, chosen, variant)
+        verdicts = solutions.run_in_process(wrong)
+        for task, mistake in mistakes.items():
+            assert (verdicts[task].outcome, verdicts[task].mistake) == ("not-yet", mistake), (
+                verdicts[task].line()
+            )
