@@ -6,10 +6,13 @@
 #
 # It never touches the host's Podman storage or network: its storage (--root,
 # --runroot), temporary files, events log, network configs and containers.conf
-# all live under DIR, and containers get no network (as the test dockerd's
-# --bridge=none), so Podman adds no bridge and no firewall rules. What works on
-# these machines (root, no systemd): runc with cgroupfs, vfs storage, and no
-# default ulimits (Podman's usual nofile/nproc limits cannot be set here).
+# all live under DIR, and the service runs in network and mount namespaces of
+# its own (unshare), with a private /run: the bridge, veths and firewall rules
+# Podman makes for a container's default network, and its /run/netns and
+# /run/runc, exist only there and vanish with its last process. (The compat API
+# gives every container Podman's bridge network, whatever containers.conf says.)
+# What works on these machines (root, no systemd): runc with cgroupfs, vfs
+# storage, and no default ulimits (Podman's nofile/nproc limits cannot be set).
 # One thing Podman 4.3 writes outside DIR whatever it is told: its image cache,
 # /var/lib/containers/cache (root's default); stop removes that folder when
 # start found no /var/lib/containers.
@@ -23,7 +26,6 @@ write_conf() {
     printf '%s\n' \
         '[containers]' \
         'default_ulimits = []' \
-        'netns = "none"' \
         '' \
         '[network]' \
         "network_config_dir = \"$dir/net.d\"" \
@@ -46,19 +48,24 @@ start() {
     mkdir -p "$dir/tmp" "$dir/net.d"
     [ -e /var/lib/containers ] || touch "$dir/made-var-lib-containers"
     write_conf
-    CONTAINERS_CONF="$dir/containers.conf" TMPDIR="$dir/tmp" nohup podman \
-        --runtime runc --cgroup-manager cgroupfs --storage-driver vfs \
-        --root "$dir/root" --runroot "$dir/runroot" \
-        system service --time=0 "unix://$sock" \
+    # The child shell records its pid, makes /run private and becomes podman (exec).
+    CONTAINERS_CONF="$dir/containers.conf" TMPDIR="$dir/tmp" PODMAN_DIR="$dir" nohup \
+        unshare --net --mount --propagation private --fork -- /bin/sh -c '
+            echo $$ >"$PODMAN_DIR/pid"
+            mount -t tmpfs -o mode=0755 tmpfs /run && ip link set lo up || exit 1
+            exec podman --runtime runc --cgroup-manager cgroupfs --storage-driver vfs \
+                --root "$PODMAN_DIR/root" --runroot "$PODMAN_DIR/runroot" \
+                system service --time=0 "unix://$PODMAN_DIR/podman.sock"' \
         >"$dir/podman.log" 2>&1 &
-    echo $! >"$dir/pid"
     for _ in $(seq 1 120); do
         if curl -sf --unix-socket "$sock" http://localhost/_ping >/dev/null 2>&1; then
             chmod 0600 "$sock"
             echo "unix://$sock"
             return 0
         fi
-        kill -0 "$(cat "$dir/pid")" 2>/dev/null || break
+        if [ -f "$dir/pid" ] && ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+            break
+        fi
         sleep 0.5
     done
     echo "podman system service did not answer /_ping within 60 s; its log:" >&2
@@ -66,30 +73,37 @@ start() {
     return 1
 }
 
-# Every process of ours has its pid in a file under DIR: the service's, and each
-# container's conmon (which outlives the service) and its first process.
-stop_pid() {
-    local pid=$1
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 40); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.25
+# Our processes, found by id: those whose command line names DIR (the service,
+# each container's conmon, which outlives it, and Podman's clean-up commands),
+# and each conmon's children (a container's first process, an exec session).
+ours() {
+    local proc
+    for proc in /proc/[0-9]*; do
+        if { tr '\0' ' ' <"$proc/cmdline"; } 2>/dev/null | grep -qF -- "$dir/"; then
+            echo "${proc#/proc/}"
+        fi
     done
-    kill -9 "$pid" 2>/dev/null || true
 }
 
 stop() {
     [ -d "$dir" ] || return 0
-    if [ -f "$dir/pid" ]; then
-        stop_pid "$(cat "$dir/pid")"
+    local pid service=""
+    [ -f "$dir/pid" ] && service=$(cat "$dir/pid")
+    for pid in $(ours); do
+        [ "$pid" = "$service" ] && continue
+        # Test containers are disposable: SIGKILL, children first.
+        for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+            kill -9 "$child" 2>/dev/null || true
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    if [ -n "$service" ] && kill "$service" 2>/dev/null; then
+        for _ in $(seq 1 40); do
+            kill -0 "$service" 2>/dev/null || break
+            sleep 0.25
+        done
+        kill -9 "$service" 2>/dev/null || true
     fi
-    local file
-    while IFS= read -r file; do
-        stop_pid "$(cat "$file" 2>/dev/null)" || true
-    done < <(find "$dir/runroot" "$dir/root" \( -name conmon.pid -o -name pidfile \) 2>/dev/null)
-    # Mounts below DIR (container root filesystems, /dev/shm), innermost first.
-    awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
-        while IFS= read -r target; do umount -l "$target" 2>/dev/null || true; done
     if [ -f "$dir/made-var-lib-containers" ]; then
         rm -rf /var/lib/containers
     fi
