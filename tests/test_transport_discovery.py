@@ -430,6 +430,59 @@ def test_refused_stale_socket_file(tmp_path: Path) -> None:
     assert "Docker Desktop" in attempt.advice()
 
 
+# Podman's sockets: no daemon, no docker group, a service to start
+
+
+def test_podman_socket_missing_says_how_to_start_its_service(tmp_path: Path) -> None:
+    ep = unix_endpoint(tmp_path / "podman" / "podman.sock", "the usual socket for rootless Podman")
+    advice = probe(ep, timeout=1).advice()
+    assert advice.startswith("missing (Podman): ")
+    assert "systemctl --user enable --now podman.socket" in advice
+    assert "podman system service --time=0" in advice
+
+
+def test_podman_socket_refused_says_its_service_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "podman.sock"
+    listening_unix_socket(path).close()
+    advice = probe(unix_endpoint(path), timeout=1).advice()
+    assert advice.startswith("refused (Podman): ")
+    assert "systemctl --user enable --now podman.socket" in advice
+    assert "sudo systemctl start docker" not in advice
+
+
+def test_podman_root_socket_permission_points_to_rootless_podman(shared_dir: Path) -> None:
+    folder = shared_dir / "podman"
+    folder.mkdir(mode=0o755)
+    path = folder / "podman.sock"
+    server = listening_unix_socket(path)
+    try:
+        path.chmod(0o600)
+        if os.geteuid() == 0:
+            result = run_as_nobody(lambda: _attempt_dict(probe(unix_endpoint(path), timeout=1)))
+        else:
+            path.chmod(0o000)
+            result = _attempt_dict(probe(unix_endpoint(path), timeout=1))
+    finally:
+        server.close()
+    assert result["kind"] == "permission", result
+    assert result["advice"].startswith("permission denied (Podman): ")
+    assert "usermod" not in result["advice"]
+    assert "DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock" in result["advice"]
+
+
+def test_not_found_explains_docker_and_podman_sockets_apart(tmp_path: Path) -> None:
+    usual = [
+        (str(tmp_path / "docker.sock"), "the usual socket for Docker Engine"),
+        (str(tmp_path / "podman" / "podman.sock"), "the usual socket for Podman run as root"),
+    ]
+    with pytest.raises(EngineNotFound) as info:
+        find_engine(env={}, home=tmp_path, usual=usual, timeout=1)
+    text = str(info.value)
+    assert f"unix://{tmp_path}/podman/podman.sock (the usual socket for Podman run as root)" in text
+    assert "- missing: there is no file at that path" in text
+    assert "- missing (Podman): no Podman API socket there" in text
+
+
 def test_a_regular_file_is_not_a_socket(tmp_path: Path) -> None:
     path = tmp_path / "docker.sock"
     path.write_text("")
