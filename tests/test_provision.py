@@ -112,9 +112,9 @@ def _forget(client: Client, name: str) -> None:
 
 @pytest.mark.real_engine
 def test_stand_ins_are_imported_into_a_real_engine_and_run(
-    real_engine_url: str, busybox: Path
+    each_real_engine_url: str, busybox: Path
 ) -> None:
-    client = Client(parse_host(real_engine_url, source="test"))
+    client = Client(parse_host(each_real_engine_url, source="test"))
     try:
         _forget(client, "alpine")
         _forget(client, "hello-world")
