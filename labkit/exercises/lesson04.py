@@ -555,7 +555,7 @@ def check_wait_for_event(ctx: CheckContext, wait_for_event: Any) -> str:
         raise NotYet(learner_code.unfinished("`wait_for_event`"), "unfinished")
     tap = ctx.tap(drip=True)
     api = tapped_client(ctx, tap)
-    action = ctx.choice(["start", "die", "destroy"])
+    action = ctx.choice(["start", "die", _removed_action(ctx)])
     name, decoy = ctx.name("ev"), ctx.name("ev")
     what = f"wait_for_event(api, {name!r}, {action!r})"
     running = ctx.start(wait_for_event, api, name, action, what="wait_for_event()")
@@ -595,6 +595,11 @@ def check_wait_for_event(ctx: CheckContext, wait_for_event: Any) -> str:
         f"{what} returned {event!r:.120}, which is not the engine's {action!r} event for {name!r}",
     )
     return "wait_for_event() returned the event asked for, and none of those before it"
+
+
+def _removed_action(ctx: CheckContext) -> str:
+    """A container's last event: ``destroy`` on Docker and the lab engine, ``remove`` on Podman."""
+    return "remove" if ctx.lab.engine.product == "Podman" else "destroy"
 
 
 def _events_open(tap: EngineTap) -> bool:
