@@ -167,9 +167,9 @@ def _check_names_in(ctx: CheckContext, names_in: Any, tap: EngineTap) -> str:
 
 
 def _names_along(ctx: CheckContext, repository: str, expected: list[str]) -> list[str]:
-    """Names the engine's own reference filter lists beside ``expected``.
+    """Names the engine's own reference filter lists beside ``expected`` (often none).
 
-    None on Docker, which lists only the names that match; Podman lists every
+    None on Docker, which lists only the names that match. Podman lists every
     name of each image the filter picks (here busybox:latest and alpine:latest).
     """
     images = ctx.client.get("/images/json", params={"filters": {"reference": [repository]}})
