@@ -5,14 +5,17 @@
 #   .ci/podman.sh stop DIR
 #
 # It never touches the host's Podman storage or network: its storage (--root,
-# --runroot), temporary files, events log, network configs and containers.conf
-# all live under DIR, and the service runs in network and mount namespaces of
-# its own (unshare), with a private /run: the bridge, veths and firewall rules
-# Podman makes for a container's default network, and its /run/netns and
-# /run/runc, exist only there and vanish with its last process. (The compat API
-# gives every container Podman's bridge network, whatever containers.conf says.)
+# --runroot), temporary files, events log, network configs, IP leases and
+# containers.conf all live under DIR, and the service runs in network and
+# mount namespaces of its own (unshare), with a private /run: the bridge,
+# veths and firewall rules Podman makes for a container's default network, and
+# its /run/netns and /run/runc, exist only there and vanish with its last
+# process. (The compat API gives every container Podman's bridge network,
+# whatever containers.conf says.)
 # What works on these machines (root, no systemd): runc with cgroupfs, vfs
 # storage, and no default ulimits (Podman's nofile/nproc limits cannot be set).
+# The network backend is CNI, named outright (.ci/run installs its plugins):
+# Podman would pick netavark instead wherever that is installed.
 # One thing Podman 4.3 writes outside DIR whatever it is told: its image cache,
 # /var/lib/containers/cache (root's default); stop removes that folder when
 # start found no /var/lib/containers.
@@ -28,6 +31,7 @@ write_conf() {
         'default_ulimits = []' \
         '' \
         '[network]' \
+        'network_backend = "cni"' \
         "network_config_dir = \"$dir/net.d\"" \
         '' \
         '[engine]' \
@@ -35,6 +39,33 @@ write_conf() {
         'events_logger = "file"' \
         "events_logfile_path = \"$dir/tmp/events.log\"" \
         >"$dir/containers.conf"
+    # The default network, as Podman would make it, but with the IP leases of
+    # its host-local IPAM plugin under DIR (the plugin's default is /var/lib/cni,
+    # where leases of killed containers would outlive the service).
+    cat >"$dir/net.d/87-podman.conflist" <<EOF_CONF
+{
+  "cniVersion": "0.4.0",
+  "name": "podman",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni-podman0",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "ranges": [[{"subnet": "10.88.0.0/16", "gateway": "10.88.0.1"}]],
+        "dataDir": "$dir/cni"
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}},
+    {"type": "firewall"},
+    {"type": "tuning"}
+  ]
+}
+EOF_CONF
 }
 
 start() {
