@@ -16,9 +16,10 @@
 # storage, and no default ulimits (Podman's nofile/nproc limits cannot be set).
 # The network backend is CNI, named outright (.ci/run installs its plugins):
 # Podman would pick netavark instead wherever that is installed.
-# One thing Podman 4.3 writes outside DIR whatever it is told: its image cache,
-# /var/lib/containers/cache (root's default); stop removes that folder when
-# start found no /var/lib/containers.
+# Two things Podman 4.3 writes outside DIR whatever it is told: its image cache,
+# /var/lib/containers/cache (root's default), and the CNI library's cache of
+# network results, /var/lib/cni/results; stop removes each of those folders
+# when start did not find it there.
 set -euo pipefail
 
 action=${1:?usage: podman.sh start|stop DIR}
@@ -78,6 +79,7 @@ start() {
     rm -f "$sock" "$dir/pid"
     mkdir -p "$dir/tmp" "$dir/net.d"
     [ -e /var/lib/containers ] || touch "$dir/made-var-lib-containers"
+    [ -e /var/lib/cni ] || touch "$dir/made-var-lib-cni"
     write_conf
     # The child shell records its pid, makes /run private and becomes podman (exec).
     CONTAINERS_CONF="$dir/containers.conf" TMPDIR="$dir/tmp" PODMAN_DIR="$dir" nohup \
@@ -137,6 +139,9 @@ stop() {
     fi
     if [ -f "$dir/made-var-lib-containers" ]; then
         rm -rf /var/lib/containers
+    fi
+    if [ -f "$dir/made-var-lib-cni" ]; then
+        rm -rf /var/lib/cni
     fi
     rm -rf "$dir" 2>/dev/null || true
 }
