@@ -588,6 +588,13 @@ def check_wait_for_event(ctx: CheckContext, wait_for_event: Any) -> str:
     got_action = event.get("Action") or event.get("status")
     if got_name == decoy or (actor.get("ID") == earlier["Id"]):
         raise NotYet(f"{what} returned the {got_action!r} event of {decoy!r}", "other-container")
+    if actor.get("ID") != target["Id"] and got_action == action:
+        # On a real engine other people's containers have events too.
+        other = got_name or str(actor.get("ID") or "?")[:12]
+        raise NotYet(
+            f"{what} returned the {got_action!r} event of another container, {other!r}",
+            "other-container",
+        )
     if actor.get("ID") == target["Id"] and got_action != action:
         raise NotYet(f"{what} returned the container's {got_action!r} event", "earlier-event")
     expect(
