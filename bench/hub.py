@@ -1,13 +1,20 @@
-"""A workshop on one machine: many lab engines, one per learner, started at once.
+"""A workshop on one machine: many learners, each with a private lab engine, starting at once.
 
-    .venv/bin/python bench/hub.py            # 100 engines; updates bench/README.md
+    .venv/bin/python bench/hub.py                       # 100 bare engines; updates bench/README.md
     .venv/bin/python bench/hub.py --engines 20 --no-readme
+    .venv/bin/python bench/hub.py --learners 10 50 100  # the real thing (root); bench/README.md
 
 On a JupyterHub every learner gets a private lab engine, and at the start of a
-workshop they all open lesson 00 in the same minute. This starts N engines at the
-same moment (as N notebooks calling ``labkit.connect()`` would) and reports how long
-until the last one answers, their memory, their CPU once idle, and a ping to each
-afterwards.
+workshop they all open lesson 00 in the same minute.
+
+``--engines N`` starts N bare engines at the same moment (as N notebooks calling
+``labkit.connect()`` would) and reports how long until the last one answers, their
+memory, their CPU once idle, and a ping to each afterwards.
+
+``--learners N ...`` runs the real thing (bench/classroom.py): a JupyterHub with the
+workshop's configuration, N learner accounts, all N servers requested at once through
+the hub's REST API, lesson 00 run in a kernel in each, then a cell's round trip while
+all N kernels work at once, and the memory of each learner's server, kernel and engine.
 """
 
 from __future__ import annotations
@@ -92,9 +99,23 @@ def run(engines: int, idle_seconds: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engines", type=int, default=100, help="engines started at once")
+    parser.add_argument(
+        "--learners",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="the real hub instead: N learners with a JupyterLab server each (root only)",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="--learners: cells per kernel")
     parser.add_argument("--idle-seconds", type=float, default=5.0)
     parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     args = parser.parse_args(argv)
+    if args.learners:
+        import classroom  # bench/classroom.py: needs the hub's environment and root
+
+        if min(args.learners) < 1 or args.rounds < 1:
+            parser.error("--learners and --rounds must be at least 1")
+        return classroom.main(args.learners, args.rounds, not args.no_readme)
     if args.engines < 1:
         parser.error("--engines must be at least 1")
     text = run(args.engines, args.idle_seconds)

@@ -17,6 +17,10 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("labkit.lab_command", "open JupyterLab on your workspace, at lesson 00"),
     "check": ("labkit.check_command", "your exercises' scoreboard: passed, not yet, not tried"),
+    "class-report": (
+        "labkit.class_report_command",
+        "for instructors: every learner's progress on a workshop hub, per lesson and task",
+    ),
     "reset": (
         "labkit.reset_command",
         "a fresh copy of a lesson or exercise notebook (yours is backed up first)",

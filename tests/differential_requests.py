@@ -957,13 +957,97 @@ ALLOWED: tuple[Allowance, ...] = (
         "API 1.42 (Docker 23) made POST /containers/{id}/wait answer 400 to an unknown "
         "condition; dockerd 20.10 ignores it and waits (200). The lab engine rejects it.",
     ),
+)
+
+
+# What moby's API version history (api/docs/CHANGELOG.md) says changed between dockerd's
+# version here (1.41) and the lab engine's newest: a client at the newest version gets
+# these differences from dockerd 20.10's replies, and no others.
+_IMAGE_CONFIG_DROPPED = (
+    "Hostname",
+    "Domainname",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Image",
+)
+VERSION_CHANGES: tuple[Allowance, ...] = (
     Allowance(
-        "logs-*",
+        "*",
         "header Content-Type",
         "value",
-        "API 1.42 added Content-Type application/vnd.docker.multiplexed-stream to logs, "
-        "attach and exec start; dockerd 20.10 (API 1.41) sends none on logs.",
+        "API 1.42: logs, attach and exec start say application/vnd.docker.multiplexed-stream "
+        "when they send frames (dockerd 20.10 sends raw-stream on attach and exec, and no "
+        "Content-Type on logs).",
     ),
+    Allowance(
+        "inspect-*",
+        "$.HostConfig.KernelMemory*",
+        "missing",
+        "API 1.42: container inspect omits KernelMemory and KernelMemoryTCP when unset.",
+    ),
+    Allowance(
+        "*",
+        "$.NetworkSettings.Networks.*.DNSNames",
+        "extra",
+        "API 1.44: each endpoint lists DNSNames.",
+    ),
+    Allowance(
+        "containers-list*",
+        "$[].NetworkSettings.Networks.*.DNSNames",
+        "extra",
+        "API 1.44: each endpoint lists DNSNames.",
+    ),
+    Allowance(
+        "*",
+        "$.NetworkSettings.Networks.*.GwPriority",
+        "extra",
+        "API 1.48: endpoints have a GwPriority.",
+    ),
+    Allowance(
+        "containers-list*",
+        "$[].NetworkSettings.Networks.*.GwPriority",
+        "extra",
+        "API 1.48: endpoints have a GwPriority.",
+    ),
+    Allowance("images-list*", "$[].VirtualSize", "missing", "API 1.44 omits VirtualSize."),
+    Allowance("image-inspect*", "$.VirtualSize", "missing", "API 1.44 omits VirtualSize."),
+    Allowance(
+        "image-inspect*",
+        "$.Container*",
+        "missing",
+        "API 1.45: image inspect omits Container and ContainerConfig.",
+    ),
+    *(
+        Allowance(
+            "image-inspect*",
+            f"$.Config.{key}",
+            "missing",
+            "API 1.50: image inspect's Config omits the fields only a container has.",
+        )
+        for key in _IMAGE_CONFIG_DROPPED
+    ),
+    Allowance("info", "$.CDISpecDirs", "extra", "API 1.44: /info lists CDISpecDirs."),
+    Allowance(
+        "info",
+        "$.RegistryConfig.AllowNondistributableArtifacts*",
+        "missing",
+        "API 1.49 (moby's router: from 1.47) omits the AllowNondistributableArtifacts fields.",
+    ),
+    Allowance(
+        "info",
+        "$.*Commit.Expected",
+        "missing",
+        "API 1.49 omits ContainerdCommit/RuncCommit/InitCommit.Expected.",
+    ),
+    Allowance(
+        "info", "$.BridgeNfIp*tables", "missing", "API 1.50 omits BridgeNfIptables/Ip6tables."
+    ),
+    Allowance("network*", "$.EnableIPv4", "extra", "API 1.48: networks say EnableIPv4."),
+    Allowance("networks-list*", "$[].EnableIPv4", "extra", "API 1.48: networks say EnableIPv4."),
 )
 
 

@@ -62,3 +62,20 @@ def test_the_memory_benchmark_runs_every_load() -> None:
     assert "| 5 clients follow a chatty container's logs and stop reading | " in out.stdout
     assert "| a gzip bomb, 128 KiB holding 128 MiB, to `docker cp` | " in out.stdout
     assert "Notes:" not in out.stdout or "no dockerd answered" in out.stdout, out.stdout
+
+
+@pytest.mark.slow
+def test_the_real_hub_benchmark_runs_a_small_class() -> None:
+    """bench/hub.py --learners: two learners on the real hub (root and /opt/labkit-hub)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import hub_driver
+
+    problem = hub_driver.environment_problem()
+    if problem:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"CI must run the hub benchmark: {problem}")
+        pytest.skip(f"the hub benchmark {problem}")
+    out = run_bench("hub.py", "--learners", "2", "--rounds", "1")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "| lessons ready (of learners) | 2 of 2 |" in out.stdout
+    assert "| stopped or failed | none |" in out.stdout

@@ -110,6 +110,7 @@ class Names:
         self.containers: list[str] = []
         self.volumes: list[str] = []
         self.images: list[str] = []
+        self.networks: list[str] = []
 
     def container(self, label: str = "c") -> str:
         name = f"lkc-{self.token}-{label}"
@@ -127,9 +128,16 @@ class Names:
         self.images.append(ref)
         return ref
 
+    def network(self, label: str = "net") -> str:
+        name = f"lkc-{self.token}-{label}"
+        self.networks.append(name)
+        return name
+
     def cleanup(self) -> None:
         for name in self.containers:
             docker(self.target, "rm", "-f", name)
+        for name in self.networks:
+            docker(self.target, "network", "rm", name)
         for name in self.volumes:
             docker(self.target, "volume", "rm", "-f", name)
         for name in self.images:
@@ -590,6 +598,22 @@ def test_rename(target: Target, names: Names) -> None:
     assert docker(target, "inspect", "--type", "container", old).returncode == 1
 
 
+def test_update_changes_restart_policy_and_resources(target: Target, names: Names) -> None:
+    name = names.container("upd")
+    run_detached(target, name, "sleep", "60")
+    assert ok(
+        target, "update", "--restart", "on-failure:3", "--cpu-shares", "512", "--memory", "64m",
+        "--memory-swap", "128m", "--pids-limit", "40", name,
+    ).strip() == name  # fmt: skip
+    shown = "{{json .HostConfig.RestartPolicy}} {{.HostConfig.CpuShares}} {{.HostConfig.Memory}}"
+    shown += " {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}}"
+    assert inspect(target, name, shown) == (
+        '{"MaximumRetryCount":3,"Name":"on-failure"} 512 67108864 134217728 40'
+    )
+    failed = docker(target, "update", "--restart", "sometimes", name)
+    assert failed.returncode != 0 and "sometimes" in failed.stderr
+
+
 def test_top_lists_the_process(target: Target, names: Names) -> None:
     name = names.container("top")
     run_detached(target, name, "sleep", "60")
@@ -693,6 +717,34 @@ def test_network_ls(target: Target) -> None:
     )
 
 
+def test_network_connect_and_disconnect(target: Target, names: Names) -> None:
+    net = names.network()
+    ok(target, "network", "create", "--subnet", "10.123.0.0/16", "--gateway", "10.123.0.1", net)
+    ipam = ok(target, "network", "inspect", "--format", "{{json .IPAM.Config}}", net).strip()
+    assert ipam == '[{"Subnet":"10.123.0.0/16","Gateway":"10.123.0.1"}]'
+    name = names.container()
+    ok(target, "create", "--name", name, "busybox", "sleep", "60")
+    ok(target, "network", "connect", "--alias", "web", "--ip", "10.123.0.9", net, name)
+    ok(target, "network", "connect", net, name)  # again while stopped: dockerd says nothing
+    endpoint = f'(index .NetworkSettings.Networks "{net}")'
+    fmt = f"{{{{json {endpoint}.IPAMConfig}}}} {{{{index {endpoint}.Aliases 0}}}}"
+    assert inspect(target, name, fmt) == '{"IPv4Address":"10.123.0.9"} web'
+    ok(target, "start", name)
+    members = ok(
+        target, "network", "inspect", "--format", "{{range .Containers}}{{.Name}}{{end}}", net
+    )
+    assert members.strip() == name
+    again = docker(target, "network", "connect", net, name)
+    assert again.returncode == 1
+    assert f"endpoint with name {name} already exists in network {net}" in again.stderr
+    ok(target, "network", "disconnect", net, name)
+    on = inspect(target, name, "{{range $net, $_ := .NetworkSettings.Networks}}{{$net}} {{end}}")
+    assert net not in on.split()
+    gone = docker(target, "network", "disconnect", net, name)
+    assert gone.returncode == 1
+    assert f"is not connected to network {net}" in gone.stderr
+
+
 def test_volume_create_ls_inspect_rm(target: Target, names: Names) -> None:
     name = names.volume("vol")
     assert ok(target, "volume", "create", name).strip() == name
@@ -711,3 +763,193 @@ def test_volume_create_ls_inspect_rm(target: Target, names: Names) -> None:
 
 
 # --- prune
+
+
+# --- making images: build (the classic builder), commit, save, load, import
+
+
+def build_env(target: Target) -> dict[str, str]:
+    """The CLI's classic builder: what ``Builder-Version: 1`` in the ping asks for anyway."""
+    return {**target.env, "DOCKER_BUILDKIT": "0"}
+
+
+def docker_build(target: Target, folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DOCKER, "build", *args, str(folder)],
+        capture_output=True,
+        text=True,
+        env=build_env(target),
+        timeout=CLI_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def _context(tmp_path: Path, dockerfile: str, **files: str) -> Path:
+    folder = tmp_path / "context"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(dockerfile)
+    for name, text in files.items():
+        path = folder / name.replace("__", "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return folder
+
+
+def test_build_steps_tags_and_cache(target: Target, names: Names, tmp_path: Path) -> None:
+    # The ARG's default is this run's own: on a shared dockerd, another build's step with the
+    # same text would be the newest child of busybox, and the cache would follow that one.
+    dockerfile = (
+        "FROM busybox\n"
+        f"ARG WHO=world-{names.token}\n"
+        "ENV GREETING=hello\n"
+        "COPY greeting.txt /app/\n"
+        "WORKDIR /app\n"
+        'RUN echo "$GREETING $WHO" > out.txt && cat out.txt\n'
+        'CMD ["cat", "/app/out.txt"]\n'
+    )
+    folder = _context(
+        tmp_path,
+        dockerfile,
+        **{"greeting.txt": "hi\n", "secret.log": "x\n", ".dockerignore": "*.log\n"},
+    )
+    first, second = names.image("built", "1"), names.image("built", "2")
+    built = docker_build(target, folder, "-t", first, "-t", second, "--build-arg", "WHO=you")
+    assert built.returncode == 0, built.stderr
+    out = built.stdout
+    steps = re.findall(r"^Step (\d+)/7 : (\w+)", out, re.M)
+    assert [s[1] for s in steps] == ["FROM", "ARG", "ENV", "COPY", "WORKDIR", "RUN", "CMD"], out
+    assert "\nhello you\n" in out
+    assert re.search(r"^Successfully built [0-9a-f]{12}$", out, re.M), out
+    assert f"Successfully tagged {first}\n" in out and f"Successfully tagged {second}\n" in out
+    assert "Removing intermediate container" in out
+    assert ok(target, "run", "--rm", first) == "hello you\n"
+    assert ok(target, "run", "--rm", first, "ls", "/app") == "greeting.txt\nout.txt\n"
+    assert inspect(target, first, "{{.Config.WorkingDir}} {{json .Config.Cmd}}") == (
+        '/app ["cat","/app/out.txt"]'
+    )
+    again = docker_build(target, folder, "-t", first, "--build-arg", "WHO=you")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count(" ---> Using cache") == 6, again.stdout
+    assert inspect(target, first, "{{.Id}}") == inspect(target, second, "{{.Id}}")
+    fresh = docker_build(target, folder, "-t", first, "--no-cache", "--build-arg", "WHO=you")
+    assert fresh.returncode == 0 and "Using cache" not in fresh.stdout, fresh.stdout
+    history = ok(target, "history", "--no-trunc", "--format", "{{.CreatedBy}}", first)
+    assert "|1 WHO=you /bin/sh -c echo" in history, history
+    assert "/bin/sh -c #(nop)  ENV GREETING=hello" in history, history
+
+
+def test_build_context_leaves_out_what_dockerignore_names(
+    target: Target, names: Names, tmp_path: Path
+) -> None:
+    ignore = {".dockerignore": "**/*.log\n*.log\n"}
+    files = {"keep.txt": "k\n", "secret.log": "s\n", "sub__deep.log": "d\n", **ignore}
+    folder = _context(tmp_path, "FROM busybox\nCOPY . /ctx/\n", **files)
+    ref = names.image("ignoring")
+    built = docker_build(target, folder, "-t", ref)
+    assert built.returncode == 0, built.stderr
+    listed = ok(target, "run", "--rm", ref, "ls", "-A", "/ctx")
+    assert listed == ".dockerignore\nDockerfile\nkeep.txt\nsub\n"
+    assert ok(target, "run", "--rm", ref, "ls", "-A", "/ctx/sub") == ""
+
+
+def test_build_failing_run_is_an_error(target: Target, names: Names, tmp_path: Path) -> None:
+    folder = _context(tmp_path, "FROM busybox\nRUN echo before; exit 3\n")
+    result = docker_build(target, folder, "--force-rm", "-t", names.image("failing"))
+    assert result.returncode == 3  # the CLI exits with the failing command's code
+    assert "before\n" in result.stdout
+    assert "The command '/bin/sh -c echo before; exit 3' returned a non-zero code: 3" in (
+        result.stderr
+    ), result.stderr
+
+
+def test_build_refuses_a_bad_dockerfile(target: Target, tmp_path: Path) -> None:
+    unknown = _context(tmp_path, "FROM busybox\nFROBNICATE now\n")
+    result = docker_build(target, unknown)
+    assert result.returncode == 1
+    assert "dockerfile parse error line 2: unknown instruction: FROBNICATE" in result.stderr
+    (unknown / "Dockerfile").write_text("RUN echo no base\n")
+    result = docker_build(target, unknown)
+    assert result.returncode == 1
+    assert "no build stage in current context" in result.stderr, result.stderr
+
+
+def test_build_labels_file_and_quiet(target: Target, names: Names, tmp_path: Path) -> None:
+    folder = _context(
+        tmp_path, "FROM busybox\n", **{"other.Dockerfile": "FROM busybox\nLABEL a=b\n"}
+    )
+    ref = names.image("labelled")
+    result = docker_build(
+        target, folder, "-q", "-f", str(folder / "other.Dockerfile"), "--label", "z=1", "-t", ref
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", result.stdout), result.stdout
+    assert inspect(target, ref, "{{json .Config.Labels}}").find('"a":"b"') >= 0
+    assert '"z":"1"' in inspect(target, ref, "{{json .Config.Labels}}")
+
+
+def test_commit_with_changes(target: Target, names: Names) -> None:
+    name = names.container("tocommit")
+    ok(target, "run", "--name", name, "busybox", "sh", "-c", "echo kept > /kept.txt")
+    ref = names.image("committed")
+    out = ok(
+        target, "commit", "-c", 'CMD ["cat", "/kept.txt"]', "-c", "ENV MODE=snap",
+        "-m", "a message", "-a", "someone", name, ref,
+    )  # fmt: skip
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", out), out
+    assert ok(target, "run", "--rm", ref) == "kept\n"
+    assert ok(target, "run", "--rm", ref, "sh", "-c", "echo $MODE") == "snap\n"
+    assert inspect(target, ref, "{{.Comment}}|{{.Author}}") == "a message|someone"
+    assert ok(target, "diff", name).splitlines() == ["A /kept.txt"]
+
+
+def test_save_load_round_trip(target: Target, names: Names, tmp_path: Path) -> None:
+    name = names.container("tosave")
+    ok(target, "run", "--name", name, "busybox", "sh", "-c", "echo saved > /saved.txt")
+    ref = names.image("saved")
+    ok(target, "commit", name, ref)
+    image_id = inspect(target, ref, "{{.Id}}")
+    archive = tmp_path / "image.tar"
+    ok(target, "save", "-o", str(archive), ref)
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        members = set(tar.getnames())
+    assert {"manifest.json", "repositories", f"{image_id.split(':')[1]}.json"} <= members
+    assert any(m.endswith("/layer.tar") for m in members)
+    assert any(m.endswith("/VERSION") for m in members)
+    ok(target, "rmi", ref)
+    loaded = ok(target, "load", "-i", str(archive))
+    assert loaded == f"Loaded image: {ref}\n"
+    assert inspect(target, ref, "{{.Id}}") == image_id
+    assert ok(target, "run", "--rm", ref, "cat", "/saved.txt") == "saved\n"
+
+
+def test_import_a_tarball(target: Target, names: Names, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        for path, text in (("etc/motd", b"imported\n"),):
+            info = tarfile.TarInfo(path)
+            info.size = len(text)
+            tar.addfile(info, io.BytesIO(text))
+    tarball = tmp_path / "fs.tar"
+    tarball.write_bytes(data.getvalue())
+    ref = names.image("imported")
+    out = ok(target, "import", "-c", 'CMD ["/bin/sh"]', "-m", "from a tarball", str(tarball), ref)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", out), out
+    assert inspect(target, ref, "{{.Comment}} {{json .Config.Cmd}}") == 'from a tarball ["/bin/sh"]'
+    assert ok(target, "history", "--format", "{{.Comment}}", ref) == "from a tarball\n"
+    assert inspect(target, ref, "{{len .RootFS.Layers}}") == "1"
+
+
+def test_commit_a_running_container_pauses_it_briefly(target: Target, names: Names) -> None:
+    name = names.container("running")
+    run_detached(target, name, "sleep", "600")
+    ok(target, "exec", name, "sh", "-c", "echo live > /live.txt")
+    ref = names.image("live")
+    ok(target, "commit", name, ref)
+    assert inspect(target, name, "{{.State.Status}}") == "running"
+    assert ok(target, "run", "--rm", ref, "cat", "/live.txt") == "live\n"

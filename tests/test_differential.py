@@ -22,6 +22,7 @@ from differential_requests import (
     ALLOWED,
     PODMAN_ALLOWED,
     SCRIPT,
+    VERSION_CHANGES,
     Allowance,
     Difference,
     Outcome,
@@ -141,6 +142,40 @@ def test_every_podman_allowance_is_still_needed(
     assert unused == [], [f"{rule.steps} / {rule.where}" for rule in unused]
 
 
+# --- the lab engine at its newest API version against dockerd at its own (1.41)
+
+
+@pytest.fixture(scope="module")
+def newest_outcomes(
+    negotiated: tuple[Path, Path, str],
+    outcomes: tuple[dict[str, Outcome], dict[str, Outcome]],
+) -> tuple[dict[str, Outcome], dict[str, Outcome], str]:
+    """The script's replies from the lab engine at its newest version, and dockerd's at its
+    own (from ``outcomes``), with that newest version."""
+    lab_socket, _real_socket, _version = negotiated
+    newest = api_version(lab_socket)
+    ctx = new_context(unique_token())
+    try:
+        lab = run_script(lab_socket, newest, ctx)
+    finally:
+        cleanup(lab_socket, newest, ctx)
+    return lab, outcomes[1], newest
+
+
+@pytest.mark.lab_engine
+@pytest.mark.real_engine
+@pytest.mark.parametrize("step", SCRIPT, ids=[step.name for step in SCRIPT])
+def test_step_at_the_newest_version_differs_only_as_the_version_history_says(
+    step: Step, newest_outcomes: tuple[dict[str, Outcome], dict[str, Outcome], str]
+) -> None:
+    """A client at the lab engine's newest version gets dockerd's shapes but for what moby's
+    version history lists between dockerd's version and that one (``VERSION_CHANGES``)."""
+    lab_all, real_all, newest = newest_outcomes
+    lab, real = lab_all[step.name], real_all[step.name]
+    diffs = unexplained(compare(lab, real), (*ALLOWED, *VERSION_CHANGES))
+    assert not diffs, f"at API {newest}:\n" + report(lab, real, diffs)
+
+
 # --- the script itself
 
 
@@ -219,6 +254,19 @@ def test_every_allowance_is_documented() -> None:
         )
     for rule in (*ALLOWED, *PODMAN_ALLOWED):
         assert rule.reason.strip(), f"allowance {rule.steps} / {rule.where} gives no reason"
+
+
+def test_every_version_change_is_documented() -> None:
+    doc = DOC.read_text(encoding="utf-8")
+    section = doc.split("## At the lab engine's newest API version", 1)[1].split("\n## ", 1)[0]
+    for rule in VERSION_CHANGES:
+        where = rule.where
+        if where.startswith("$.Config.") and where != "$.Config.Hostname":
+            where = where.removeprefix("$.Config.")  # listed in the Hostname row
+        assert f"`{rule.steps}`" in section and f"`{where}`" in section, (
+            f"docs/differential.md does not list the version change {rule.steps} / {rule.where}"
+        )
+        assert "API 1." in rule.reason, f"{rule.where}: name the API version that changed it"
 
 
 # --- the judge, on made-up replies (no engine needed)

@@ -167,7 +167,7 @@ JSON_NUMBERS = [
     ('"HostConfig": {"Memory": 100000000000000000000}', "number 100000000000000000000",
      "HostConfig.Memory", "int64"),
     ('"HostConfig": {"Memory": 1.5}', "number 1.5", "HostConfig.Memory", "int64"),
-    ('"StopTimeout": 1E+20', "number 1E+20", "StopTimeout", "int64"),
+    ('"StopTimeout": 1E+20', "number 1E+20", "StopTimeout", "int"),
     ('"HostConfig": {"ConsoleSize": [-1, 5]}', "number -1", "HostConfig.ConsoleSize", "uint"),
     ('"HostConfig": {"ConsoleSize": [1e20, 5]}', "number 1e20", "HostConfig.ConsoleSize", "uint"),
     ('"Labels": {"a": {"b": "c"}}', "object", "Labels", "string"),
@@ -392,7 +392,9 @@ def test_no_request_gets_a_500(lab, data: st.DataObject) -> None:
     body = data.draw(bodies) if route.method in ("POST", "PUT") else b""
     target = "/v1.51" + path + ("?" + urllib.parse.urlencode(query) if query else "")
     status, reply = lab.call(route.method, target, body)
-    assert status < 500, (route.method, target, body[:100], reply)
+    # a node outside a swarm answers dockerd's 503 (and 501: the lab engine cannot start one)
+    refusals = {501, 503} if route.module == "swarm" else set()
+    assert status < 500 or status in refusals, (route.method, target, body[:100], reply)
     engine = lab.app.engine
     probe = engine.containers.get(lab.cid)
     if probe is not None and not probe.running:

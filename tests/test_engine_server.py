@@ -499,12 +499,14 @@ def test_api_modules_list_the_agreed_names() -> None:
         "system",
         "info",
         "images",
+        "image_builds",
         "containers",
         "archive",
         "stats",
         "exec",
         "networks",
         "volumes",
+        "swarm",
     )
 
 

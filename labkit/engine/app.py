@@ -42,12 +42,14 @@ API_MODULES = (
     "system",
     "info",
     "images",
+    "image_builds",
     "containers",
     "archive",
     "stats",
     "exec",
     "networks",
     "volumes",
+    "swarm",
 )
 # Routes from these modules never wait for the model: /_ping must answer at once.
 LIGHT_MODULES = frozenset({"system"})
@@ -233,7 +235,7 @@ class App:
                 return handler
             return await handler(request, **match.params)
         except ApiError as exc:
-            if exc.status >= 500:
+            if exc.status >= 500 and exc.status not in (501, 503):  # 503: no swarm here
                 log.error("%s %s: %s %s", incoming.method, incoming.target, exc.status, exc)
             return JSONReply({"message": exc.message}, exc.status)
         except Exception as exc:

@@ -164,7 +164,7 @@ class StreamReply:
     """
 
     chunks: AsyncIterator[bytes]
-    content_type: str = JSON_TYPE
+    content_type: str | None = JSON_TYPE  # None: no Content-Type (logs before API 1.42)
     status: int = 200
     headers: Mapping[str, str] | None = None
 

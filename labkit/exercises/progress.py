@@ -5,6 +5,13 @@ read-modify-write under a lock (several kernels may check at once) and lands wit
 an atomic rename after an fsync, so a crash or a kill mid-write leaves either the
 old file or the new one, never half of one. A pass is never taken back: a later
 failed attempt is recorded as the last attempt, and the task stays passed.
+
+On a workshop hub the instructor reads everyone's progress (``labkit class-report``)
+without reading anyone's home: when ``LABKIT_PROGRESS_EXPORT`` names a drop folder the
+hub's admin set up (root's, in the instructors' group, setgid and sticky, mode 3753:
+learners may create files there but not list or replace anyone else's), every save
+also writes ``<user>.json`` there, readable by that group. The report trusts a file
+only if its owner is the learner it is named after (docs/WORKSHOPS.md).
 """
 
 from __future__ import annotations
@@ -13,6 +20,10 @@ import contextlib
 import fcntl
 import json
 import os
+import pwd
+import stat
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
@@ -26,6 +37,7 @@ from labkit.paths import lab_home
 
 FORMAT = "labkit-progress/1"
 FILE_NAME = "progress.json"
+EXPORT_VAR = "LABKIT_PROGRESS_EXPORT"
 
 
 def _now() -> str:
@@ -121,10 +133,23 @@ def _locked(home: Path | None) -> Iterator[tuple[Progress, Any]]:
             for stale in path.parent.glob(f".{FILE_NAME}.*.tmp"):  # left by a killed writer
                 with contextlib.suppress(OSError):
                     stale.unlink()
+            _export(progress)
 
         yield progress, save
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def parse(text: str) -> Progress:
+    """A progress file's content; ValueError if it is not one."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} file")
+        tasks = {str(k): TaskRecord.from_dict(v) for k, v in data.get("tasks", {}).items()}
+        return Progress(tasks, data.get("updated"))
+    except (TypeError, AttributeError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _read(path: Path) -> Progress:
@@ -133,15 +158,73 @@ def _read(path: Path) -> Progress:
     except FileNotFoundError:
         return Progress()
     try:
-        data = json.loads(text)
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} file")
-        tasks = {str(k): TaskRecord.from_dict(v) for k, v in data.get("tasks", {}).items()}
-        return Progress(tasks, data.get("updated"))
-    except (ValueError, TypeError, AttributeError) as exc:
+        return parse(text)
+    except ValueError as exc:
         aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
         os.replace(path, aside)
         return Progress(
             warning=f"{path} could not be read ({exc}); it was kept as {aside.name} and a new "
             "record started"
         )
+
+
+def learner_name() -> str:
+    """The account this process runs as: the name its export is filed under."""
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _export(progress: Progress) -> None:
+    """Drop a copy for the instructor, if the hub asks for one; a failure is said, not raised."""
+    folder = os.environ.get(EXPORT_VAR)
+    if not folder:
+        return
+    try:
+        export_copy(progress, Path(folder))
+    except (OSError, KeyError) as exc:  # KeyError: this uid has no account name
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        print(
+            f"labkit: your progress is saved, but the copy for your instructor could not be "
+            f"written to {folder}: {why}",
+            file=sys.stderr,
+        )
+
+
+def export_copy(progress: Progress, folder: Path) -> Path:
+    """Write ``<user>.json`` into the drop folder atomically; readable by its group if setgid.
+
+    A folder anyone may write to without the sticky bit is refused: anyone could replace the
+    copy there. Without setgid the copy stays owner-only (0600): then only root can read it.
+    """
+    info = os.stat(folder)
+    if not stat.S_ISDIR(info.st_mode):
+        raise NotADirectoryError(f"{folder} is not a folder")
+    if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
+        raise PermissionError(
+            0,
+            f"{folder} lets anyone replace anyone's files (it needs the sticky bit: mode 3753, "
+            "see docs/WORKSHOPS.md)",
+        )
+    mode = 0o640 if info.st_mode & stat.S_ISGID else 0o600
+    target = folder / f"{learner_name()}.json"
+    with contextlib.suppress(FileNotFoundError):
+        owner = os.lstat(target).st_uid
+        if owner != os.geteuid():
+            raise PermissionError(
+                0,
+                f"{target.name} there belongs to another account (uid {owner}); ask the hub's "
+                "admin to remove it",
+            )
+    record = {"learner": learner_name(), **progress.to_json()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, indent=1) + "\n")
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return target

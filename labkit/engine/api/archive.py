@@ -173,6 +173,8 @@ async def put_archive(req: Request, id: str) -> Reply:
             raise _missing(path, id) from None
     if info.kind != "dir":
         raise ApiError(400, "extraction point is not a directory")
+    if c.doc["host_config"].get("ReadonlyRootfs") and not vfs.on_mount(full):
+        raise ApiError(500, "container rootfs is marked read-only")
     no_clobber = req.flag("noOverwriteDirNonDir")
     if req.body:
         room = _room(vfs)

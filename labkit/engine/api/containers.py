@@ -12,13 +12,25 @@ from labkit.engine import goparse
 from labkit.engine.model.clock import parse_api_time
 from labkit.engine.model.containers import Container
 from labkit.engine.model.errors import NotModified
-from labkit.engine.model.output import PIECE, content_type, frame, pump_stdin, relay
+from labkit.engine.model.output import (
+    PIECE,
+    DetachMatcher,
+    OutputQueue,
+    content_type,
+    detach_keys,
+    frame,
+    logs_content_type,
+    pump_stdin,
+    relay,
+)
 from labkit.engine.replies import (
+    RAW_STREAM_TYPE,
     ApiError,
     EmptyReply,
     Hijacked,
     HijackReply,
     JSONReply,
+    RawReply,
     Reply,
     Request,
     StreamReply,
@@ -58,7 +70,15 @@ async def create_container(req: Request) -> Reply:
     if body is None:
         raise ApiError(400, "the request body is empty: send the container's config as JSON")
     c = req.engine.create_container(req.arg("name"), body)
-    return JSONReply({"Id": c.id, "Warnings": []}, 201)
+    return JSONReply({"Id": c.id, "Warnings": list(c.warnings)}, 201)
+
+
+async def update_container(req: Request, id: str) -> Reply:
+    """``docker update``: resources and restart policy; dockerd's Warnings reply."""
+    engine = req.engine
+    c = engine.container(id)
+    warnings = engine.update_container(c, req.json(default=None), req.api_version)
+    return JSONReply({"Warnings": warnings or None})
 
 
 async def inspect_container(req: Request, id: str) -> Reply:
@@ -138,7 +158,18 @@ async def unpause_container(req: Request, id: str) -> Reply:
 async def remove_container(req: Request, id: str) -> Reply:
     engine = req.engine
     c = engine.container(id)
+    if req.flag("link"):  # a container's own name is no link of another's
+        raise ApiError(500, "Conflict, cannot remove the default link name of the container")
     await engine.remove_container(c, force=req.flag("force"), volumes=req.flag("v"))
+    return EmptyReply(204)
+
+
+async def remove_link(req: Request, id: str, link: str) -> Reply:
+    """``DELETE /containers/{parent}/{alias}?link=1``: a legacy link, no container."""
+    engine = req.engine
+    if not req.flag("link"):
+        raise ApiError(404, f"No such container: {id}/{link}")
+    engine.remove_link(engine.container(id), link, f"{id}/{link}")
     return EmptyReply(204)
 
 
@@ -195,6 +226,17 @@ async def attach_container(req: Request, id: str) -> Reply:
     want_stdin = req.flag("stdin")
     want_out, want_err = req.flag("stdout"), req.flag("stderr")
     replay, stream = req.flag("logs"), req.flag("stream")
+    keys_text = req.arg("detachKeys") or ""
+    try:
+        keys = detach_keys(keys_text) if keys_text else b""
+    except ValueError:
+        # dockerd writes this over the connection it has taken over, as a bare response
+        return RawReply(
+            f"Invalid detach keys ({keys_text}) provided\r\n".encode(),
+            RAW_STREAM_TYPE,
+            400,
+            {"Connection": "close"},
+        )
     # Listen now, before the 101 goes out: `docker run` starts the container right after,
     # and its first byte of output must reach this client. A stopped container is listened
     # to as well: `docker start -a` attaches first, then starts it (as with dockerd, the
@@ -228,9 +270,14 @@ async def attach_container(req: Request, id: str) -> Reply:
                         lambda data: engine.feed_stdin(c, data),
                         (lambda: engine.close_stdin(c)) if stdin_once else None,
                         lambda: engine.stdin_room(c),
+                        DetachMatcher(keys) if tty else None,  # dockerd: only with a TTY
                     )
                 )
+                # the detach keys end the session (no more output), not the container
+                reader.add_done_callback(lambda task: _detached(task, queue))
             await relay(conn, queue, tty, want_out, want_err)
+            if reader is not None and reader.done() and _detached(reader):
+                engine.note("container", "detach", c.id, c.event_attributes())
         finally:
             if queue is not None:
                 engine.unlisten(c, queue)
@@ -240,6 +287,14 @@ async def attach_container(req: Request, id: str) -> Reply:
                     await reader
 
     return HijackReply(content_type(tty, req.api_version), session)
+
+
+def _detached(reader: asyncio.Task[bool], queue: OutputQueue | None = None) -> bool:
+    """Whether a stdin reader ended on the detach keys; then end ``queue``'s relay."""
+    detached = not reader.cancelled() and reader.exception() is None and reader.result()
+    if detached and queue is not None:
+        queue.put_nowait(None)
+    return detached
 
 
 # ------------------------------------------------------------------ logs
@@ -276,7 +331,7 @@ async def container_logs(req: Request, id: str) -> Reply:
     start = (0, 0) if tail is None else store.tail_start(c.id, tail, streams, since, until)
     upto = None if run is not None else store.last_log_seq(c.id)
     body = _log_pieces(engine, c, start, upto, streams, since, until, tty, stamps, run)
-    return StreamReply(body, content_type(tty, req.api_version))
+    return StreamReply(body, logs_content_type(tty, req.api_version))
 
 
 def _streams(want_out: bool, want_err: bool) -> tuple[int, ...]:
@@ -369,4 +424,6 @@ ROUTES = [
     ("POST", "/containers/{id}/rename", rename_container),
     ("POST", "/containers/{id}/resize", resize_container),
     ("DELETE", "/containers/{id}", remove_container),
+    ("DELETE", "/containers/{id}/{link}", remove_link),
+    ("POST", "/containers/{id}/update", update_container),
 ]

@@ -1,4 +1,6 @@
-"""Image endpoints: list, inspect, history, pull (from the catalogue), tag, delete, prune."""
+"""Image endpoints: list, inspect, history, pull (from the catalogue), tag, delete, prune.
+
+Build, commit, save, load and import are in :mod:`image_builds`."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 from labkit.engine.model import refs
 from labkit.engine.model.catalogue import ImageSpec
+from labkit.engine.model.versions import older_than
 from labkit.engine.replies import (
     ApiError,
     EmptyReply,
@@ -97,11 +100,9 @@ async def _pull_stream(engine: Any, spec: ImageSpec, ref: refs.Reference) -> Asy
 async def create_image(req: Request) -> Reply:
     """``POST /images/create``: a pull from the catalogue (errors come before the stream)."""
     if req.arg("fromSrc") is not None:
-        raise ApiError(
-            400,
-            "the lab engine cannot import images (fromSrc): it has a fixed catalogue; "
-            "pull hello-world, busybox or alpine instead",
-        )
+        from labkit.engine.api.image_builds import import_image
+
+        return await import_image(req)
     from_image = req.arg("fromImage") or ""
     if not from_image:
         raise ApiError(400, "fromImage is required: name the image to pull, e.g. busybox")
@@ -112,11 +113,18 @@ async def create_image(req: Request) -> Reply:
 async def list_images(req: Request) -> Reply:
     filters = req.filters(LIST_FILTERS)
     legacy = req.arg("filter")
-    if legacy:
+    if legacy and older_than(req.api_version, "1.41"):  # API 1.41 dropped it
         filters.setdefault("reference", []).append(legacy)
-    images = req.engine.images.list(req.flag("all"), filters)
+    engine = req.engine
+    images = engine.images.list(req.flag("all"), filters)
     patterns = filters.get("reference")
-    return JSONReply([image.summary(req.api_version, patterns) for image in images])
+    out = []
+    for image in images:
+        summary = image.summary(req.api_version, patterns)
+        if not older_than(req.api_version, "1.51"):  # before: always -1
+            summary["Containers"] = len(engine.containers_using(image))
+        out.append(summary)
+    return JSONReply(out)
 
 
 async def inspect_image(req: Request, name: str) -> Reply:
@@ -124,7 +132,10 @@ async def inspect_image(req: Request, name: str) -> Reply:
 
 
 async def image_history(req: Request, name: str) -> Reply:
-    return JSONReply(req.engine.images.resolve(name).history())
+    from labkit.engine.model.image_making import layer_size
+
+    image = req.engine.images.resolve(name)
+    return JSONReply(req.engine.images.history(image, lambda d: layer_size(req.engine, d)))
 
 
 async def tag_image(req: Request, name: str) -> Reply:

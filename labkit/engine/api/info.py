@@ -11,6 +11,7 @@ from typing import Any
 from labkit.engine import identity
 from labkit.engine.model.clock import NS, parse_api_time, rfc3339
 from labkit.engine.model.events import matches
+from labkit.engine.model.versions import older_than
 from labkit.engine.replies import ApiError, JSONReply, Reply, Request, StreamReply
 
 
@@ -32,11 +33,36 @@ def _mem_total() -> int:
 
 
 async def info(req: Request) -> Reply:
+    return JSONReply(info_for_version(_info(req), req.api_version))
+
+
+def info_for_version(body: dict[str, Any], api_version: str | None) -> dict[str, Any]:
+    """The fields of ``/info`` that came or went between API versions, as moby's version
+    history and its router (getInfo) give them."""
+    if older_than(api_version, "1.47"):
+        body["RegistryConfig"] = {
+            "AllowNondistributableArtifactsCIDRs": [],
+            "AllowNondistributableArtifactsHostnames": [],
+            **body["RegistryConfig"],
+        }
+    if older_than(api_version, "1.49"):
+        for key in ("ContainerdCommit", "RuncCommit", "InitCommit"):
+            body[key] = {**body[key], "Expected": body[key]["ID"]}
+    if older_than(api_version, "1.50"):
+        body["BridgeNfIptables"] = False
+        body["BridgeNfIp6tables"] = False
+    if not older_than(api_version, "1.44"):
+        body["CDISpecDirs"] = []
+    return body
+
+
+def _info(req: Request) -> dict[str, Any]:
+    """``/info`` at the newest API version."""
     engine = req.engine
     states = [c.status for c in engine.containers.values()]
     running = sum(s == "running" for s in states)
     paused = sum(s == "paused" for s in states)
-    return JSONReply(
+    return dict(
         {
             "ID": _engine_id(engine),
             "Containers": len(states),
@@ -62,8 +88,6 @@ async def info(req: Request) -> Reply:
             "KernelMemory": False,
             "KernelMemoryTCP": False,
             "IPv4Forwarding": False,
-            "BridgeNfIptables": False,
-            "BridgeNfIp6tables": False,
             "Debug": False,
             "NFd": 0,
             "OomKillDisable": False,
@@ -80,8 +104,6 @@ async def info(req: Request) -> Reply:
             "Architecture": "x86_64" if identity.go_arch() == "amd64" else identity.go_arch(),
             "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": {
-                "AllowNondistributableArtifactsCIDRs": [],
-                "AllowNondistributableArtifactsHostnames": [],
                 "InsecureRegistryCIDRs": [],
                 "IndexConfigs": {},
                 "Mirrors": [],
@@ -97,8 +119,13 @@ async def info(req: Request) -> Reply:
             "Labels": [],
             "ExperimentalBuild": False,
             "ServerVersion": identity.ENGINE_VERSION,
-            "Runtimes": {"labkit": {"path": "labkit.engine.runtime"}},
-            "DefaultRuntime": "labkit",
+            # dockerd's names (containers say HostConfig.Runtime "runc"); the path says what
+            # runs them here
+            "Runtimes": {
+                "io.containerd.runc.v2": {"path": "labkit.engine.runtime"},
+                "runc": {"path": "labkit.engine.runtime"},
+            },
+            "DefaultRuntime": "runc",
             "Swarm": {
                 "NodeID": "",
                 "NodeAddr": "",
@@ -110,9 +137,9 @@ async def info(req: Request) -> Reply:
             "LiveRestoreEnabled": False,
             "Isolation": "",
             "InitBinary": "",
-            "ContainerdCommit": {"ID": "", "Expected": ""},
-            "RuncCommit": {"ID": "", "Expected": ""},
-            "InitCommit": {"ID": "", "Expected": ""},
+            "ContainerdCommit": {"ID": ""},
+            "RuncCommit": {"ID": ""},
+            "InitCommit": {"ID": ""},
             "SecurityOptions": [],
             "Warnings": None,
         }
@@ -203,6 +230,8 @@ async def disk_usage(req: Request) -> Reply:
             "Containers": containers,
             "Volumes": volumes,
             "BuildCache": [],
+            # before API 1.42, the builder's size, long unused (always 0 since API 1.40)
+            **({"BuilderSize": 0} if older_than(req.api_version, "1.42") else {}),
         }
     )
 

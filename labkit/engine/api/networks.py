@@ -19,7 +19,14 @@ NETWORK_CREATE = {
     "Options": "strmap",
     "EnableIPv6": "bool",
     "CheckDuplicate": "bool",
+    "IPAM": "object",
+    "EnableIPv4": "bool",
+    "Ingress": "bool",
+    "ConfigOnly": "bool",
+    "Scope": "str",
 }
+NETWORK_CONNECT = {"Container": "str", "EndpointConfig": "object"}
+NETWORK_DISCONNECT = {"Container": "str", "Force": "bool"}
 
 
 def _members(engine: Any, name: str) -> dict[str, Any]:
@@ -72,6 +79,21 @@ async def remove_network(req: Request, id: str) -> Reply:
     return EmptyReply(204)
 
 
+async def connect_network(req: Request, id: str) -> Reply:
+    """``docker network connect``: a 200 with no body, as dockerd answers."""
+    engine = req.engine
+    body = check(req.json(default={}), NETWORK_CONNECT, "NetworkConnectRequest")
+    engine.connect_network(id, body.get("Container") or "", body.get("EndpointConfig") or {})
+    return EmptyReply(200)
+
+
+async def disconnect_network(req: Request, id: str) -> Reply:
+    engine = req.engine
+    body = check(req.json(default={}), NETWORK_DISCONNECT, "NetworkDisconnectRequest")
+    engine.disconnect_network(id, body.get("Container") or "", bool(body.get("Force")))
+    return EmptyReply(200)
+
+
 async def prune_networks(req: Request) -> Reply:
     return JSONReply(req.engine.prune_networks())
 
@@ -82,4 +104,6 @@ ROUTES = [
     ("POST", "/networks/prune", prune_networks),
     ("GET", "/networks/{id}", inspect_network),
     ("DELETE", "/networks/{id}", remove_network),
+    ("POST", "/networks/{id}/connect", connect_network),
+    ("POST", "/networks/{id}/disconnect", disconnect_network),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from labkit.engine.model.validate import check
+from labkit.engine.model.versions import older_than
 from labkit.engine.replies import EmptyReply, JSONReply, Reply, Request
 
 # The filter keys dockerd accepts here; any other is a 400 "Invalid filter".
@@ -58,7 +59,11 @@ async def remove_volume(req: Request, name: str) -> Reply:
 
 
 async def prune_volumes(req: Request) -> Reply:
-    return JSONReply(req.engine.prune_volumes(req.filters(PRUNE_FILTERS)))
+    filters = req.filters(PRUNE_FILTERS)
+    if older_than(req.api_version, "1.42"):
+        # API 1.42 made prune take only anonymous volumes; older clients meant all unused
+        filters["all"] = ["true"]
+    return JSONReply(req.engine.prune_volumes(filters))
 
 
 ROUTES = [

@@ -12,113 +12,11 @@ import re
 import shlex
 from typing import Any
 
+from labkit.engine.model import endpoints, hostconfig
 from labkit.engine.model.clock import NS, human_duration, rfc3339
-from labkit.engine.model.versions import older_than
 
 RUNNING_STATES = {"running", "paused", "restarting"}
 VALID_NAME = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")  # used with fullmatch: no "\n" at the end
-
-_HOST_CONFIG_DEFAULTS: dict[str, Any] = {
-    "Binds": None,
-    "ContainerIDFile": "",
-    "LogConfig": {"Type": "json-file", "Config": {}},
-    "NetworkMode": "default",
-    "PortBindings": {},
-    "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
-    "AutoRemove": False,
-    "VolumeDriver": "",
-    "VolumesFrom": None,
-    "ConsoleSize": [0, 0],
-    "CapAdd": None,
-    "CapDrop": None,
-    "CgroupnsMode": "private",
-    "Dns": [],
-    "DnsOptions": [],
-    "DnsSearch": [],
-    "ExtraHosts": None,
-    "GroupAdd": None,
-    "IpcMode": "private",
-    "Cgroup": "",
-    "Links": None,
-    "OomScoreAdj": 0,
-    "PidMode": "",
-    "Privileged": False,
-    "PublishAllPorts": False,
-    "ReadonlyRootfs": False,
-    "SecurityOpt": None,
-    "UTSMode": "",
-    "UsernsMode": "",
-    "ShmSize": 67108864,
-    "Runtime": "runc",
-    "Isolation": "",
-    "CpuShares": 0,
-    "Memory": 0,
-    "NanoCpus": 0,
-    "CgroupParent": "",
-    "BlkioWeight": 0,
-    "BlkioWeightDevice": [],
-    "BlkioDeviceReadBps": [],
-    "BlkioDeviceWriteBps": [],
-    "BlkioDeviceReadIOps": [],
-    "BlkioDeviceWriteIOps": [],
-    "CpuPeriod": 0,
-    "CpuQuota": 0,
-    "CpuRealtimePeriod": 0,
-    "CpuRealtimeRuntime": 0,
-    "CpusetCpus": "",
-    "CpusetMems": "",
-    "Devices": [],
-    "DeviceCgroupRules": None,
-    "DeviceRequests": None,
-    "MemoryReservation": 0,
-    "MemorySwap": 0,
-    "MemorySwappiness": None,
-    "OomKillDisable": False,
-    "PidsLimit": None,
-    "Ulimits": [],
-    "CpuCount": 0,
-    "CpuPercent": 0,
-    "IOMaximumIOps": 0,
-    "IOMaximumBandwidth": 0,
-    "MaskedPaths": [],
-    "ReadonlyPaths": [],
-}
-
-# The HostConfig keys a client may set that the engine keeps (others are accepted and ignored).
-KEPT_HOST_CONFIG = (
-    "Binds",
-    "AutoRemove",
-    "NetworkMode",
-    "RestartPolicy",
-    "Mounts",
-    "Privileged",
-    "ReadonlyRootfs",
-    "PortBindings",
-    "Memory",
-    "NanoCpus",
-    "ConsoleSize",
-)
-
-
-def _endpoint(api_version: str | None, network_id: str = "") -> dict[str, Any]:
-    out = {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": None,
-        "MacAddress": "",
-        "DriverOpts": None,
-        "NetworkID": network_id,
-        "EndpointID": "",
-        "Gateway": "",
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-    }
-    if not older_than(api_version, "1.44"):
-        out["DNSNames"] = None
-    return out
 
 
 class Container:
@@ -141,6 +39,11 @@ class Container:
         self.removing = False
         self.stopping = False
         self.supervisor: asyncio.Task[None] | None = None
+        self.warnings: list[str] = []  # what create warned about (its reply's Warnings)
+        self.restart_timer: asyncio.TimerHandle | None = None  # a restart policy's next start
+        self.backoff = 0.0  # seconds before the next restart (dockerd's restart manager)
+        self.manually_stopped = False  # stopped or killed by the user: no policy restarts it
+        self.health: Any = None  # the healthcheck monitor's task while it runs
 
     # identity ----------------------------------------------------------------------
     @property
@@ -196,9 +99,16 @@ class Container:
     def status_text(self, now: int) -> str:
         state = self.state
         if state["Status"] == "running":
-            return f"Up {human_duration((now - state['StartedAt']) / NS)}"
+            up = f"Up {human_duration((now - state['StartedAt']) / NS)}"
+            health = (state.get("Health") or {}).get("Status")
+            if health:
+                return f"{up} (health: starting)" if health == "starting" else f"{up} ({health})"
+            return up
         if state["Status"] == "paused":
             return f"Up {human_duration((now - state['StartedAt']) / NS)} (Paused)"
+        if state["Status"] == "restarting":
+            ago = human_duration((now - state["FinishedAt"]) / NS)
+            return f"Restarting ({state['ExitCode']}) {ago} ago"
         if state["Status"] == "exited":
             if not state["FinishedAt"]:
                 return f"Exited ({state['ExitCode']})"
@@ -217,9 +127,10 @@ class Container:
         return [dict(m) for m in self.doc.get("mounts", [])]
 
     def networks_view(self, api_version: str | None = None) -> dict[str, Any]:
-        mode = self.doc["host_config"].get("NetworkMode") or "default"
-        name = "bridge" if mode == "default" else mode
-        return {name: _endpoint(api_version)}
+        return {
+            name: endpoints.view(name, settings, self.doc, api_version)
+            for name, settings in endpoints.attached(self.doc).items()
+        }
 
     def summary(
         self, now: int, image_id_to_show: str, size: bool = False, api_version: str | None = None
@@ -248,35 +159,30 @@ class Container:
     def inspect(self, image_id: str, api_version: str | None = None) -> dict[str, Any]:
         """``GET /containers/{id}/json``."""
         state = self.state
-        host_config = dict(_HOST_CONFIG_DEFAULTS)
-        for key, value in self.doc["host_config"].items():
-            if key != "Mounts" or value:
-                host_config[key] = value
-        if host_config.get("NetworkMode") in (None, ""):
-            host_config["NetworkMode"] = "default"
-        if not state["StartedAt"]:
-            del host_config["Runtime"]  # dockerd fills it in at the first start
-        if older_than(api_version, "1.42"):
-            host_config["KernelMemory"] = 0
-            host_config["KernelMemoryTCP"] = 0
+        host_config = hostconfig.view(
+            self.doc["host_config"], api_version, bool(state["StartedAt"])
+        )
+        state_view = {
+            "Status": state["Status"],
+            "Running": state["Status"] in RUNNING_STATES,
+            "Paused": state["Status"] == "paused",
+            "Restarting": state["Status"] == "restarting",
+            "OOMKilled": bool(state.get("OOMKilled")),
+            "Dead": state["Status"] == "dead",
+            "Pid": state["Pid"],
+            "ExitCode": state["ExitCode"],
+            "Error": state["Error"],
+            "StartedAt": rfc3339(state["StartedAt"]),
+            "FinishedAt": rfc3339(state["FinishedAt"]),
+        }
+        if state.get("Health"):
+            state_view["Health"] = health_view(state["Health"])
         return {
             "Id": self.id,
             "Created": rfc3339(self.doc["created"]),
             "Path": self.doc["path"],
             "Args": list(self.doc["args"]),
-            "State": {
-                "Status": state["Status"],
-                "Running": state["Status"] in RUNNING_STATES,
-                "Paused": state["Status"] == "paused",
-                "Restarting": state["Status"] == "restarting",
-                "OOMKilled": bool(state.get("OOMKilled")),
-                "Dead": state["Status"] == "dead",
-                "Pid": state["Pid"],
-                "ExitCode": state["ExitCode"],
-                "Error": state["Error"],
-                "StartedAt": rfc3339(state["StartedAt"]),
-                "FinishedAt": rfc3339(state["FinishedAt"]),
-            },
+            "State": state_view,
             "Image": image_id,
             "ResolvConfPath": "",
             "HostnamePath": "",
@@ -317,6 +223,16 @@ class Container:
         }
 
 
+def health_view(health: dict[str, Any]) -> dict[str, Any]:
+    """State.Health: its log's times as RFC 3339, as dockerd writes them."""
+    log = [
+        {"Start": rfc3339(e["Start"]), "End": rfc3339(e["End"]), "ExitCode": e["ExitCode"],
+         "Output": e["Output"]}
+        for e in health.get("Log") or []
+    ]  # fmt: skip
+    return {"Status": health["Status"], "FailingStreak": health["FailingStreak"], "Log": log}
+
+
 def new_state() -> dict[str, Any]:
     return {
         "Status": "created",
@@ -332,6 +248,10 @@ def matches(c: Container, filters: dict[str, list[str]], image_ids: set[str] | N
     """dockerd's container list filters (``before``/``since`` are handled by the caller)."""
     if "status" in filters and c.status not in filters["status"]:
         return False
+    if "health" in filters:
+        health = (c.state.get("Health") or {}).get("Status") or "none"
+        if health not in filters["health"]:
+            return False
     if "id" in filters and not any(c.id.startswith(v) for v in filters["id"]):
         return False
     if "name" in filters and not any(_name_matches(c.name, v) for v in filters["name"]):

@@ -24,16 +24,18 @@ from typing import Any
 
 from labkit import paths
 from labkit.engine import goparse
-from labkit.engine.model import catalogue, refs
+from labkit.engine.model import catalogue, endpoints, health, hostconfig, links, refs
 from labkit.engine.model.clock import Clock, parse_instant
 from labkit.engine.model.containers import VALID_NAME, Container, new_state
 from labkit.engine.model.errors import (
+    ApiError,
     BadRequest,
     Conflict,
     ExecStartFailed,
     Forbidden,
     NotFound,
     NotModified,
+    ServerError,
     StateNotSaved,
 )
 from labkit.engine.model.events import EventBus
@@ -41,12 +43,14 @@ from labkit.engine.model.execs import Exec
 from labkit.engine.model.ids import IdSource
 from labkit.engine.model.images import Image, ImageStore, conflict_in_use
 from labkit.engine.model.limits import EngineLimits
-from labkit.engine.model.mounts import resolve_mounts, vfs_binds
+from labkit.engine.model.local_images import TreeCache
+from labkit.engine.model.mounts import resolve_mounts, vfs_binds, volume_mount
 from labkit.engine.model.networks import NetworkStore
 from labkit.engine.model.output import OutputQueue
 from labkit.engine.model.signals import SIGKILL, SIGTERM, parse_signal
 from labkit.engine.model.store import LOG_ROW, Store
-from labkit.engine.model.validate import check_container_body, strslice
+from labkit.engine.model.validate import check_container_body, check_update_body, strslice
+from labkit.engine.model.versions import older_than
 from labkit.engine.model.volumes import VolumeStore
 
 DEFAULT_PATH = catalogue.DEFAULT_PATH
@@ -103,6 +107,7 @@ class Engine:
         self.ids = IdSource(seed, int(store.get_meta("id_counter", "0") or 0))
         self.events = EventBus(store, clock)
         self.images = ImageStore(store)
+        self.trees = TreeCache()  # file trees of images made here (model/local_images.py)
         self.volumes = VolumeStore(store, home / "volumes")
         self.networks = NetworkStore(store, clock.now_ns())
         self.containers: dict[str, Container] = {}
@@ -309,6 +314,8 @@ class Engine:
         if self.closed:
             return
         for c in list(self.containers.values()):
+            self._cancel_restart(c)
+            health.stop(c)
             if c.process is not None and c.running:
                 with contextlib.suppress(Exception):
                     c.process.signal(SIGTERM)
@@ -467,8 +474,14 @@ class Engine:
         image = self.images.resolve(name)
         by_id = self._named_by_id(name, image)
         users = self.containers_using(image)
+        children = any(i.parent == image.id for i in self.images.images.values())
         result: list[dict[str, str]] = []
         with self.store.tx():
+            if by_id and children:
+                raise Conflict(
+                    f"conflict: unable to delete {image.short} (cannot be forced) - image has "
+                    "dependent child images"
+                )
             if not by_id:
                 ref = refs.parse(name)
                 tagged = str(ref) if ref.digest else ref.tagged()
@@ -481,8 +494,8 @@ class Engine:
                         self.images.save(image)
                     result.append({"Untagged": tagged})
                     self.image_event("untag", image, image.id)
-                    if others or (users and force):
-                        return result
+                    if others or (users and force) or children:
+                        return result  # a parent of built images stays, untagged
                 else:
                     raise conflict_in_use(name, users[0].short, image)
             else:
@@ -510,9 +523,31 @@ class Engine:
                 result.append({"Untagged": digest})
             self.images.remove(image)
             result.append({"Deleted": image.id})
-            for layer in image.spec.layers:
-                result.append({"Deleted": layer.diff_id})
+            if image.local is None:
+                for layer in image.spec.layers:
+                    result.append({"Deleted": layer.diff_id})
             self.image_event("delete", image, image.id)
+            result.extend(self._delete_unused_parents(image))
+        if image.local is not None:
+            from labkit.engine.model.image_making import forget_unused_layers
+
+            forget_unused_layers(self)
+        return result
+
+    def _delete_unused_parents(self, image: Image) -> list[dict[str, str]]:
+        """A deleted image's build parents that nothing else needs go with it (dockerd's
+        intermediate images)."""
+        result = []
+        parent = self.images.images.get(image.parent)
+        while parent is not None and parent.local is not None and not parent.tags:
+            if self.containers_using(parent) or any(
+                i.parent == parent.id for i in self.images.images.values()
+            ):
+                break
+            self.images.remove(parent)
+            result.append({"Deleted": parent.id})
+            self.image_event("delete", parent, parent.id)
+            parent = self.images.images.get(parent.parent)
         return result
 
     @staticmethod
@@ -532,11 +567,15 @@ class Engine:
         deleted: list[dict[str, str]] = []
         reclaimed = 0
         for image in list(self.images.images.values()):
+            if image.id not in self.images.images:  # gone with the image built from it
+                continue
             if self.containers_using(image) or (dangling_only and image.tags):
                 continue
+            if any(i.parent == image.id for i in self.images.images.values()):
+                continue  # a build's intermediate image goes with the image made from it
             if not _labels_match(image.labels(), filters):
                 continue
-            reclaimed += image.spec.size
+            reclaimed += image.size
             with self.store.tx():
                 for tagged in list(image.tags):
                     self.images.untag(image, tagged)
@@ -545,7 +584,11 @@ class Engine:
                 self.images.remove(image)
                 deleted.append({"Deleted": image.id})
                 self.image_event("delete", image, image.id)
+                deleted.extend(self._delete_unused_parents(image))
         if deleted:
+            from labkit.engine.model.image_making import forget_unused_layers
+
+            forget_unused_layers(self)
             self.events.emit("image", "prune", "", {"reclaimed": str(reclaimed)})
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
@@ -595,7 +638,7 @@ class Engine:
         image = self.images.resolve(image_name)
         if name:
             name = self._check_name(name)
-        spec_cfg = image.spec.config()
+        spec_cfg = image.config()
         user_entry = strslice(body.get("Entrypoint"))
         user_cmd = strslice(body.get("Cmd"))
         if user_entry is not None:
@@ -608,6 +651,11 @@ class Engine:
         if not argv:
             raise BadRequest("No command specified")
         host_in = body.get("HostConfig") or {}
+        endpoint_names = list((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
+        health = hostconfig.healthcheck(body.get("Healthcheck"), spec_cfg.get("Healthcheck"))
+        hostconfig.check_healthcheck(health)
+        warnings = hostconfig.check(host_in, body, endpoint_names)
+        children = links.resolve(host_in.get("Links"), self.container)
         cid = self._new_id()
         with self.store.tx():
             if not name:
@@ -615,37 +663,55 @@ class Engine:
                 if self.ids.seed is not None:
                     self.store.set_meta("id_counter", str(self.ids.counter))
             mounts = resolve_mounts(host_in, self._volume_source, self._new_id)
+            volumes = dict(spec_cfg.get("Volumes") or {})
+            volumes.update(body.get("Volumes") or {})
+            mounts += self._anonymous_volumes(volumes, mounts)
             labels = dict(spec_cfg["Labels"] or {})
             labels.update(body.get("Labels") or {})
+            exposed = dict(spec_cfg.get("ExposedPorts") or {})
+            exposed.update(body.get("ExposedPorts") or {})
             config = {
                 "Hostname": body.get("Hostname") or cid[:12],
                 "Domainname": body.get("Domainname") or "",
-                "User": body.get("User") or "",
+                "User": body.get("User") or spec_cfg.get("User") or "",
                 "AttachStdin": bool(body.get("AttachStdin")),
                 "AttachStdout": bool(body.get("AttachStdout")),
                 "AttachStderr": bool(body.get("AttachStderr")),
+                "ExposedPorts": exposed or None,
                 "Tty": bool(body.get("Tty")),
                 "OpenStdin": bool(body.get("OpenStdin")),
                 "StdinOnce": bool(body.get("StdinOnce")),
                 "Env": _merge_env(list(spec_cfg["Env"] or []), list(body.get("Env") or [])),
                 "Cmd": cmd or None,
+                "Healthcheck": health,
+                "ArgsEscaped": bool(body.get("ArgsEscaped")),
                 "Image": image_name,
                 "Volumes": body.get("Volumes"),
                 "WorkingDir": body.get("WorkingDir") or spec_cfg["WorkingDir"] or "",
                 "Entrypoint": entrypoint or None,
-                "OnBuild": None,
+                "NetworkDisabled": bool(body.get("NetworkDisabled")),
+                "MacAddress": body.get("MacAddress") or "",
+                "OnBuild": body.get("OnBuild") or None,
                 "Labels": labels,
+                "StopSignal": body.get("StopSignal") or "",
+                "StopTimeout": body.get("StopTimeout"),
+                "Shell": body.get("Shell") or None,
             }
-            if body.get("StopSignal"):
-                config["StopSignal"] = body["StopSignal"]
-            host_config = {k: host_in[k] for k in host_in if k in _KEPT_HOST_KEYS}
+            # Go leaves these out when empty (``omitempty``); OnBuild only from API 1.44
+            # (the views keep it for older versions).
+            for key in _CONFIG_OMIT_EMPTY:
+                if config[key] is None or (key != "StopTimeout" and not config[key]):
+                    del config[key]
+            host_config = hostconfig.keep(host_in)
+            if children:
+                host_config["Links"] = links.stored(children, name)
             doc = {
                 "id": cid,
                 "name": f"/{name}",
                 "created": self.now(),
                 "image_id": image.id,
-                "rootfs": image.spec.rootfs,
-                "image_size": image.spec.size,
+                "rootfs": image.rootfs_key,
+                "image_size": image.size,
                 "config": config,
                 "host_config": host_config,
                 "mounts": mounts,
@@ -654,13 +720,35 @@ class Engine:
                 "state": new_state(),
                 "restart_count": 0,
                 "exec_ids": [],
+                "networks": endpoints.initial(host_config, body.get("NetworkingConfig")),
             }
             c = Container(doc)
             self.store.put("containers", cid, doc)
             self.containers[cid] = c
             self._by_name[name] = cid
             self.events.emit("container", "create", cid, c.event_attributes())
+        c.warnings = warnings
         return c
+
+    def _anonymous_volumes(
+        self, volumes: dict[str, Any], mounts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """A new anonymous volume for each ``Config.Volumes`` path no other mount covers."""
+        taken = {m["Destination"].rstrip("/") or "/" for m in mounts}
+        out = []
+        for path in sorted(volumes):
+            dst = "/" + path.strip("/")
+            if not path.startswith("/"):
+                raise BadRequest(f"invalid mount config: volume path must be absolute: {path}")
+            if dst in taken:
+                continue
+            taken.add(dst)
+            name = self._new_id()
+            volume, _ = self.volumes.create(name, self.now(), anonymous=True)
+            self.events.emit("volume", "create", name, {"driver": "local"})
+            source = str(self.volumes.mountpoint(volume.name))
+            out.append(volume_mount(name, source, dst, False, ""))
+        return out
 
     def _volume_source(self, name: str) -> str:
         volume, created = self.volumes.create(name, self.now())
@@ -670,24 +758,111 @@ class Engine:
 
     # ------------------------------------------------------------------ start / run
     def _make_vfs(self, c: Container) -> Any:
-        from labkit.engine.runtime.rootfs import image_rootfs
+        from labkit.engine.model.image_making import tree
         from labkit.engine.runtime.vfs import VFS
 
         upper = self.store.get_upper(c.id)
-        vfs = VFS(image_rootfs(c.doc["rootfs"]), upper=upper, binds=vfs_binds(c.doc["mounts"]))
+        vfs = VFS(tree(self, c.doc["rootfs"]), upper=upper, binds=vfs_binds(c.doc["mounts"]))
         if c.vfs is None:  # not running: what docker cp puts in is bounded all the same
             account = self._new_memory(c, running=False)
             account.add(vfs.used)
             vfs.quota = account.try_add
         hostname = c.config.get("Hostname") or c.short
+        hosts = "".join(self._link_hosts(c))
         with contextlib.suppress(OSError):
             vfs.write("/etc/hostname", f"{hostname}\n".encode())
             vfs.write(
                 "/etc/hosts",
                 f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                f"172.17.0.2\t{hostname}\n".encode(),
+                f"{hosts}{links.sim_ip(c.id)}\t{hostname}\n".encode(),
             )
+        host_config = c.doc["host_config"]
+        for path in host_config.get("Tmpfs") or ():  # dockerd makes a tmpfs's mount point
+            with contextlib.suppress(OSError):
+                vfs.mkdir(path, parents=True)
+        if host_config.get("ReadonlyRootfs"):
+            vfs.read_only = True
+            vfs.writable = (*(host_config.get("Tmpfs") or ()), "/dev/shm")
         return vfs
+
+    def _linked(self, c: Container) -> list[tuple[Container, str]]:
+        """(child, link name ``/parent/alias``) of each of ``c``'s links whose child is here."""
+        out = []
+        for link in c.doc["host_config"].get("Links") or []:
+            child_name, link_name = links.parse_stored(link)
+            cid = self._by_name.get(child_name)
+            if cid is not None:
+                out.append((self.containers[cid], link_name))
+        return out
+
+    def _link_hosts(self, c: Container) -> list[str]:
+        return [
+            links.hosts_line(
+                link_name.rsplit("/", 1)[-1],
+                links.sim_ip(child.id),
+                child.config.get("Hostname") or child.short,
+                child.name,
+            )
+            for child, link_name in self._linked(c)
+        ]
+
+    def _link_env(self, c: Container) -> list[str]:
+        """The variables of ``c``'s links; dockerd's refusal when a linked container is
+        gone or not running."""
+        out: list[str] = []
+        for link in c.doc["host_config"].get("Links") or []:
+            child_name, link_name = links.parse_stored(link)
+            cid = self._by_name.get(child_name)
+            child = self.containers.get(cid or "")
+            if child is None or not child.running:
+                raise ServerError(
+                    f"Cannot link to a non running container: /{child_name} AS {link_name}"
+                )
+            config = child.config
+            out += links.env(
+                link_name,
+                links.sim_ip(child.id),
+                config.get("ExposedPorts"),
+                config.get("Env") or [],
+            )
+        return out
+
+    def _check_network(self, c: Container) -> None:
+        """dockerd's 404 at start for a network mode naming a network or container not here."""
+        mode = c.doc["host_config"].get("NetworkMode") or "default"
+        if mode.startswith("container:"):
+            self.container(mode.partition(":")[2])
+        elif mode not in ("default", "bridge", "host", "none"):
+            try:
+                self.networks.get(mode)
+            except NotFound:
+                raise NotFound(f"network {mode} not found") from None
+
+    def _groups(self, c: Container, vfs: Any) -> tuple[int, ...]:
+        """HostConfig.GroupAdd as group ids, names looked up in the container's /etc/group."""
+        wanted = c.doc["host_config"].get("GroupAdd") or []
+        if not wanted:
+            return ()
+        try:
+            table = vfs.read("/etc/group").decode("utf-8", "replace")
+        except OSError:
+            table = ""
+        by_name = {}
+        for line in table.splitlines():
+            parts = line.split(":")
+            if len(parts) >= 3 and parts[2].isdigit():
+                by_name.setdefault(parts[0], int(parts[2]))
+        out = []
+        for group in wanted:
+            if group.isdigit():
+                out.append(int(group))
+            elif group in by_name:
+                out.append(by_name[group])
+            else:
+                raise ServerError(
+                    f"Unable to find group {group}: no matching entries in group file"
+                )
+        return tuple(out)
 
     def _new_memory(self, c: Container, running: bool = True) -> Any:
         """A container's memory account: its --memory (or the engine's default), inside the
@@ -719,10 +894,13 @@ class Engine:
             if queue.full:
                 await queue.room()
 
-    def process_env(self, c: Container, extra: list[str] | None = None) -> dict[str, str]:
+    def process_env(
+        self, c: Container, extra: list[str] | None = None, linked: list[str] | None = None
+    ) -> dict[str, str]:
         env = {"PATH": DEFAULT_PATH, "HOSTNAME": c.config.get("Hostname") or c.short}
         if c.tty:
             env["TERM"] = "xterm"
+        env.update(_env_dict(linked or []))
         env.update(_env_dict(c.config.get("Env") or []))
         env.update(_env_dict(extra or []))
         return env  # HOME comes from the user's /etc/passwd entry (the runtime looks)
@@ -739,16 +917,28 @@ class Engine:
             f"unable to start container process: {reason}: unknown"
         )
 
-    def start_container(self, c: Container) -> None:
-        """``POST /containers/{id}/start``; 304 if it runs, 400 if its command is missing."""
+    def start_container(self, c: Container, auto: bool = False) -> None:
+        """``POST /containers/{id}/start``; 304 if it runs, 400 if its command is missing.
+        ``auto``: a restart policy's start, which keeps the restart count and backoff."""
         process_cls = self.process_class
 
-        if c.running:
+        if c.running and c.status != "restarting":
             raise NotModified()
         if c.removing or c.removed:
             raise Conflict(f"Container {c.id} is marked for removal and cannot be started.")
-        vfs = self._make_vfs(c)
-        env = self.process_env(c)
+        self._cancel_restart(c)
+        try:
+            self._check_network(c)
+            env = self.process_env(c, linked=self._link_env(c))
+            vfs = self._make_vfs(c)
+            groups = self._groups(c, vfs)
+        except ApiError as exc:  # dockerd records a failed start (exit 128 if none yet)
+            with self.store.tx():
+                c.state.update(Error=exc.message, ExitCode=c.state["ExitCode"] or 128)
+                self._save(c)
+                if c.auto_remove:
+                    self._destroy_now(c)
+            raise
         argv = c.argv
         if process_cls.resolve(argv, vfs, env) is None:
             message = self.missing_executable(argv)
@@ -772,7 +962,7 @@ class Engine:
             clock=self.clock.time,
             on_output=lambda stream, data: self._output(c, stream, data),
             ps=lambda: self._ps_rows(c),
-            **self._process_extras(memory, lambda: self._throttle(c)),
+            **self._process_extras(memory, lambda: self._throttle(c), groups),
         )
         # Saved first: if the store cannot take "running", nothing runs (a rollback).
         try:
@@ -785,6 +975,11 @@ class Engine:
                     StartedAt=self.now(),
                     OOMKilled=False,
                 )
+                c.manually_stopped = False
+                if not auto:
+                    c.doc["restart_count"], c.backoff = 0, 0.0
+                if c.config.get("Healthcheck") and health.probe_argv(c.config, []) is not None:
+                    health.reset(c.state)
                 self._save(c)
                 self.events.emit("container", "start", c.id, c.event_attributes())
         except StateNotSaved:
@@ -807,21 +1002,30 @@ class Engine:
             f"the supervisor of container {c.short}",
             lambda exc: self._supervisor_failed(c, exc),
         )
+        if c.state.get("Health"):
+            c.health = health.start(self, c)
 
-    def _process_extras(self, memory: Any, throttle: Any) -> dict[str, Any]:
-        """``memory`` and ``throttle`` for the process class, if it takes them (a test's
-        stand-in may not)."""
+    def _process_extras(
+        self, memory: Any, throttle: Any, groups: tuple[int, ...] = ()
+    ) -> dict[str, Any]:
+        """``memory``, ``throttle`` and ``groups`` for the process class, if it takes them
+        (a test's stand-in may not)."""
         import inspect
 
         params = inspect.signature(self.process_class).parameters
-        extras = {"memory": memory, "throttle": throttle}
+        extras = {"memory": memory, "throttle": throttle, "groups": groups}
         return {name: value for name, value in extras.items() if name in params}
 
     def _ps_rows(self, c: Container) -> list[tuple[int, str, str]]:
         """Every process of a container as ``ps`` inside it shows them: the main one is pid 1."""
         rows = []
         if c.process is not None:
-            rows.append((1, c.config.get("User") or "root", " ".join(c.argv)))
+            user = c.config.get("User") or "root"
+            if c.doc["host_config"].get("Init"):  # docker-init is pid 1, the command its child
+                rows.append((1, user, "/sbin/docker-init -- " + " ".join(c.argv)))
+                rows.append((7, user, " ".join(c.argv)))
+            else:
+                rows.append((1, user, " ".join(c.argv)))
         for n, exec_ in enumerate(self.execs.values(), start=2):
             if exec_.cid == c.id and exec_.running:
                 user = exec_.doc["user"] or c.config.get("User") or "root"
@@ -940,6 +1144,10 @@ class Engine:
                     exec_.process.signal(SIGKILL)
         self._flush()
         self._exited(c, code, error)
+        delay = self._restart_delay(c, code)
+        if delay is not None:
+            c.doc["restart_count"] = c.doc.get("restart_count", 0) + 1
+            c.state["Status"] = "restarting"
         self._save_later(c)  # it has ended, whether or not the store takes it now
         try:
             with self.store.tx():
@@ -963,6 +1171,47 @@ class Engine:
         else:
             self._saved(c)
         self._after_exit(c, code)
+        if delay is not None and not c.removed:
+            loop = asyncio.get_running_loop()
+            c.restart_timer = loop.call_later(delay, self._auto_restart, c)
+
+    def _restart_delay(self, c: Container, code: int) -> float | None:
+        """Seconds until a restart policy starts ``c`` again, or None: moby's restart
+        manager (100 ms, doubled each time up to a minute, back to 100 ms after a run of
+        10 s or more); a container the user stopped or killed is not restarted."""
+        policy = hostconfig.restart_policy(c.doc["host_config"])
+        name = policy["Name"]
+        if name == "no" or self.closed or c.stopping or c.removing or c.removed:
+            return None
+        if c.manually_stopped:
+            return None
+        if name == "on-failure":
+            most = policy["MaximumRetryCount"]
+            if code == 0 or (most and c.doc.get("restart_count", 0) >= most):
+                return None
+        ran = (self.now() - c.state["StartedAt"]) / 1e9
+        if ran >= 10:
+            c.backoff = 0.0
+        c.backoff = 0.1 if not c.backoff else min(c.backoff * 2, 60.0)
+        return c.backoff
+
+    def _auto_restart(self, c: Container) -> None:
+        """A restart policy's start; if it fails, the container stays exited with the error."""
+        c.restart_timer = None
+        if self.closed or c.removed or c.status != "restarting":
+            return
+        try:
+            self.start_container(c, auto=True)
+        except ApiError as exc:
+            log.info("restarting container %s failed: %s", c.short, exc.message)
+            c.state.update(Status="exited", Error=exc.message)
+            with contextlib.suppress(StateNotSaved), self.store.tx():
+                self._save(c)
+
+    def _cancel_restart(self, c: Container) -> None:
+        if c.restart_timer is not None:
+            c.restart_timer.cancel()
+            c.restart_timer = None
 
     def _exited(self, c: Container, code: int, error: str = "") -> None:
         c.state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=self.now())
@@ -976,6 +1225,7 @@ class Engine:
             self.memory.add(-c.memory.used)
         c.process = c.vfs = c.memory = None
         c.stdin_pending, c.stdin_closed = [], False
+        health.stop(c)
         for queue in list(c.listeners):
             queue.put_nowait(None)
         c.listeners.clear()
@@ -1093,6 +1343,7 @@ class Engine:
                 f"Cannot kill container: {ref or c.name}: Container {c.id} is not running"
             )
         self.note("container", "kill", c.id, c.event_attributes(signal=str(signum)))
+        c.manually_stopped = True
         c.process.signal(signum)
         if c.supervisor is None or c.supervisor.done():
             # nobody is watching it any more (a failed supervisor): record its end now
@@ -1108,10 +1359,25 @@ class Engine:
     async def stop_container(
         self, c: Container, timeout: int | None = None, signal_text: str | None = None
     ) -> None:
-        """SIGTERM (or the stop signal), then SIGKILL after ``timeout`` seconds (10)."""
+        """SIGTERM (or the stop signal), then SIGKILL after ``timeout`` seconds (the
+        container's StopTimeout, else 10)."""
+        if c.status == "restarting" and c.process is None:  # between two runs
+            c.state["Status"] = "exited"
+            try:
+                with self.store.tx():
+                    self._save(c)
+            except StateNotSaved:
+                c.state["Status"] = "restarting"
+                raise
+            self._cancel_restart(c)
+            c.manually_stopped = True
+            self.note("container", "stop", c.id, c.event_attributes())
+            return
         if not c.running or c.process is None:
             raise NotModified()
         signum = parse_signal(signal_text or c.config.get("StopSignal"), SIGTERM)
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
         wait_s = 10 if timeout is None else timeout
         c.stopping = True
         try:
@@ -1166,6 +1432,7 @@ class Engine:
     def _destroy_now(self, c: Container, volumes: bool = False) -> None:
         if c.removed:
             return
+        self._cancel_restart(c)
         with self.store.tx():
             self._journal[("containers", c.id)] = c
             self.store.after_commit(self._journal.clear)
@@ -1196,17 +1463,37 @@ class Engine:
 
     def prune_containers(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted = []
+        reclaimed = 0
         limit = _parse_until(filters["until"][-1], self.now()) if "until" in filters else None
         for c in list(self.containers.values()):
             if c.running or not _labels_match(c.config.get("Labels") or {}, filters):
                 continue
             if limit is not None and c.doc["created"] > limit:
                 continue
+            size = self.rw_size(c)
             self._destroy_now(c)
             deleted.append(c.id)
+            reclaimed += size
         if deleted:
-            self.events.emit("container", "prune", "", {"reclaimed": "0"})
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+            self.events.emit("container", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def rw_size(self, c: Container) -> int:
+        """The bytes of a container's own layer (its changes to the image's files; the
+        files dockerd mounts in, /etc/hostname and the like, are not in it)."""
+        upper = self.store.get_upper(c.id)
+        if not upper:
+            return 0
+        from labkit.engine.runtime.rootfs import image_rootfs
+        from labkit.engine.runtime.vfs import VFS
+
+        vfs = VFS(image_rootfs(c.doc["rootfs"]), upper=upper)
+        size = vfs.used
+        for path in SYSTEM_FILES:  # in the layer only if written there, as the model does
+            with contextlib.suppress(OSError):
+                if vfs.stat(path).kind == "file" and path in upper.get("entries", {}):
+                    size -= vfs.stat(path).size
+        return max(size, 0)
 
     def rename_container(self, c: Container, new_name: str) -> None:
         if not new_name:
@@ -1225,6 +1512,49 @@ class Engine:
             self._save(c)
             self.events.emit("container", "rename", c.id, c.event_attributes(oldName=old))
 
+    # ------------------------------------------------------------------ update, links
+    def update_container(
+        self, c: Container, body: Any, api_version: str | None = None
+    ) -> list[str]:
+        """``POST /containers/{id}/update``: resources kept as given, a new restart policy;
+        dockerd's 400s and 409s ("Cannot update container ..."); the warnings it gives."""
+        body = check_update_body(body)
+        hostconfig.check_restart_policy(body.get("RestartPolicy") or {})
+        hostconfig.check_swap(body, update=True)
+        if c.removed or c.removing:
+            raise Conflict(f"Cannot update container {c.id}: container is marked for removal")
+        host = dict(c.doc["host_config"])
+        conflict = hostconfig.update(host, body)
+        if conflict:
+            raise Conflict(f"Cannot update container {c.id}: {conflict}")
+        with self.store.tx():
+            c.doc["host_config"] = host
+            self._save(c)
+            self.events.emit("container", "update", c.id, c.event_attributes())
+        if c.memory is not None and body.get("Memory"):
+            c.memory.limit = self.limits.container_memory(host.get("Memory"))
+        warnings = []
+        if body.get("KernelMemory") and older_than(api_version, "1.42"):
+            warnings.append(
+                "Specifying a kernel memory limit is deprecated and will be removed in a future "
+                "release."
+            )
+        return warnings
+
+    def remove_link(self, parent: Container, alias: str, ref: str) -> None:
+        """Drop the link ``/parent/alias`` from the parent's HostConfig.Links."""
+        name = f"/{parent.name}/{alias}"
+        kept = [
+            link
+            for link in parent.doc["host_config"].get("Links") or []
+            if links.parse_stored(link)[1] != name
+        ]
+        if len(kept) == len(parent.doc["host_config"].get("Links") or []):
+            raise NotFound(f"No such container: {ref}")
+        with self.store.tx():
+            parent.doc["host_config"]["Links"] = kept or None
+            self._save(parent)
+
     # ------------------------------------------------------------------ inspection
     def inspect_container(self, c: Container, api_version: str | None = None) -> dict[str, Any]:
         return c.inspect(c.doc["image_id"], api_version)
@@ -1233,6 +1563,13 @@ class Engine:
         if not c.running or c.process is None:
             raise Conflict(f"Container {c.id} is not running")
         rows = list(c.process.top())
+        if rows and c.doc["host_config"].get("Init"):  # docker-init runs the command
+            first = rows[0]
+            init_pid = str(max(1, int(first[1]) - 1))
+            rows[0] = [*first[:2], init_pid, *first[3:]]
+            rows.insert(
+                0, [first[0], init_pid, first[2], *first[3:7], f"/sbin/docker-init -- {first[7]}"]
+            )
         for exec_ in self.execs.values():
             if exec_.cid == c.id and exec_.running and exec_.process is not None:
                 rows.extend(exec_.process.top())
@@ -1446,6 +1783,8 @@ class Engine:
 
     def _exec_ended(self, c: Container, exec_: Exec, code: int) -> None:
         """Record an exec's end; in memory at once, on disk as soon as the store takes it."""
+        if exec_.forced_exit is not None:
+            code = exec_.forced_exit
         exec_.doc.update(running=False, exit_code=code, pid=0)
         exec_.process = None
         self._save_later(exec_=exec_)  # it has ended, whether or not the store takes it now
@@ -1511,16 +1850,20 @@ class Engine:
     def prune_volumes(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         everything = (filters.get("all") or ["false"])[-1].lower() in ("true", "1")
         deleted = []
+        reclaimed = 0
         for volume in list(self.volumes.volumes.values()):
             if self._volume_users(volume.name) or not (everything or volume.anonymous):
                 continue
             if not _labels_match(volume.labels, filters):
                 continue
+            size = self.volumes.size(volume.name)
             self.remove_volume(volume.name)
             deleted.append(volume.name)
-        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": 0}
+            reclaimed += size
+        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def create_network(self, body: dict[str, Any]) -> str:
+        from labkit.engine.model.ipam import ipam_config
         from labkit.engine.model.networks import Network
 
         name = body.get("Name")
@@ -1530,6 +1873,8 @@ class Engine:
         driver = body.get("Driver") or "bridge"
         if driver not in ("bridge", "null", "host"):
             raise NotFound(f'plugin "{driver}" not found')
+        enable_ipv6 = bool(body.get("EnableIPv6"))
+        ipam = ipam_config(body.get("IPAM"), enable_ipv6, self.networks.subnets())
         nid = self._new_id()
         network = Network(
             id=nid,
@@ -1540,6 +1885,8 @@ class Engine:
             internal=bool(body.get("Internal")),
             attachable=bool(body.get("Attachable")),
             options=dict(body.get("Options") or {}),
+            enable_ipv6=enable_ipv6,
+            ipam=ipam,
         )
         with self.store.tx():
             self.networks.add(network)
@@ -1562,6 +1909,43 @@ class Engine:
                 "network", "destroy", network.id, {"name": network.name, "type": network.driver}
             )
 
+    def connect_network(self, ref: str, container: str, settings: dict[str, Any]) -> None:
+        """``POST /networks/{id}/connect`` (``docker network connect``): the rules are
+        dockerd's (model/endpoints.py); a running container's connect is an event."""
+        c = self.container(container)  # dockerd looks the container up first
+        network = self.networks.get(ref)
+        attached = endpoints.attached(c.doc)
+        mode = endpoints.mode_network(c.doc["host_config"])
+        endpoints.check_settings(network.name, settings)
+        if not endpoints.check_connect(attached, mode, network, c.running, c.name):
+            return
+        with self.store.tx():
+            c.doc["networks"] = {**attached, network.name: endpoints.kept(settings)}
+            self._save(c)
+            if c.running:
+                attrs = {"container": c.id, "name": network.name, "type": network.driver}
+                self.events.emit("network", "connect", network.id, attrs)
+
+    def disconnect_network(self, ref: str, container: str, force: bool = False) -> None:
+        """``POST /networks/{id}/disconnect``."""
+        try:
+            c = self.container(container)
+        except NotFound:
+            if force:  # dockerd then removes the endpoint by that name, which it cannot find
+                self.networks.get(ref)
+                raise NotFound(f"endpoint {container} not found") from None
+            raise
+        network = self.networks.get(ref)
+        attached = endpoints.attached(c.doc)
+        mode = endpoints.mode_network(c.doc["host_config"])
+        endpoints.check_disconnect(attached, network, c.running, c.id, mode)
+        with self.store.tx():
+            c.doc["networks"] = {k: v for k, v in attached.items() if k != network.name}
+            self._save(c)
+            if c.running:
+                attrs = {"container": c.id, "name": network.name, "type": network.driver}
+                self.events.emit("network", "disconnect", network.id, attrs)
+
     def prune_networks(self) -> dict[str, Any]:
         deleted = []
         for network in list(self.networks.networks.values()):
@@ -1574,20 +1958,16 @@ class Engine:
         return {"NetworksDeleted": deleted or None}
 
 
-_KEPT_HOST_KEYS = frozenset(
-    (
-        "Binds",
-        "AutoRemove",
-        "NetworkMode",
-        "RestartPolicy",
-        "Privileged",
-        "ReadonlyRootfs",
-        "PortBindings",
-        "Memory",
-        "NanoCpus",
-        "ConsoleSize",
-        "Mounts",
-    )
+# Config fields dockerd leaves out of inspect when they are empty.
+_CONFIG_OMIT_EMPTY = (
+    "ExposedPorts",
+    "Healthcheck",
+    "ArgsEscaped",
+    "NetworkDisabled",
+    "MacAddress",
+    "StopSignal",
+    "StopTimeout",
+    "Shell",
 )
 
 

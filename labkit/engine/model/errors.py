@@ -42,3 +42,10 @@ class StateNotSaved(ApiError):
 
     def __init__(self, message: str) -> None:
         super().__init__(500, message)
+
+
+class ServerError(ApiError):
+    """500: what dockerd reports as its own failure (a start its runtime refuses)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(500, message)

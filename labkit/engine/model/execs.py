@@ -13,6 +13,9 @@ class Exec:
         self.doc = doc
         self.process: Any = None
         self.done: asyncio.Task[int] | None = None
+        # The exit code to record whatever the process's own (dockerd's 126 for an exec
+        # whose attached session failed, as a detach does)
+        self.forced_exit: int | None = None
 
     @property
     def id(self) -> str:

@@ -1,7 +1,9 @@
-"""Images the engine has "pulled": records over the catalogue's fixed metadata.
+"""Images the engine holds: the catalogue's, "pulled", and those made here.
 
-A record holds only what changes (tags, repo digests, when it was pulled); the
-rest of ``/images/{name}/json`` comes from :mod:`catalogue`.
+A pulled image's record holds only what changes (tags, repo digests, when it was
+pulled); the rest of ``/images/{name}/json`` comes from :mod:`catalogue`. An image
+made here (built, committed, imported, loaded) also keeps its image configuration,
+the JSON document whose sha256 is its id, as in dockerd; see :mod:`local_images`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from labkit.engine.model import catalogue, refs
 from labkit.engine.model.catalogue import ImageSpec
 from labkit.engine.model.clock import NS, parse_instant, rfc3339
 from labkit.engine.model.errors import BadRequest, Conflict, NotFound
+from labkit.engine.model.local_images import LocalImage, history_rows, rootfs_key
 from labkit.engine.model.store import Store
 from labkit.engine.model.versions import older_than
 
@@ -30,6 +33,47 @@ class Image:
     digests: list[str] = field(default_factory=list)  # "busybox@sha256:…"
     pulled: int = 0  # ns
     tagged: int = 0  # ns of the last tag change (Metadata.LastTagTime)
+    # An image made here: {"raw": its image configuration (JSON text), "parent": id or "",
+    # "size": bytes its layers hold, "cache": the build step it was made by}.
+    own: dict[str, Any] | None = None
+
+    @property
+    def local(self) -> LocalImage | None:
+        """The configuration of an image made here (None for a catalogue image)."""
+        if self.own is None:
+            return None
+        cached = getattr(self, "_local", None)
+        if cached is None:
+            cached = LocalImage(self.own)
+            object.__setattr__(self, "_local", cached)
+        return cached
+
+    @property
+    def created_ns(self) -> int:
+        local = self.local
+        return local.created_ns if local is not None else _created_ns(self.spec)
+
+    @property
+    def size(self) -> int:
+        local = self.local
+        return local.size if local is not None else self.spec.size
+
+    @property
+    def parent(self) -> str:
+        return self.own.get("parent", "") if self.own is not None else ""
+
+    def config(self) -> dict[str, Any]:
+        """What a container made from it starts with (Cmd, Env, Entrypoint, ...)."""
+        local = self.local
+        if local is not None:
+            return local.container_config()
+        return self.spec.config()
+
+    @property
+    def rootfs_key(self) -> str:
+        """What a container records to find its image's file tree again."""
+        local = self.local
+        return rootfs_key(local.diff_ids) if local is not None else self.spec.rootfs
 
     @property
     def spec(self) -> ImageSpec:
@@ -45,6 +89,7 @@ class Image:
             "digests": self.digests,
             "pulled": self.pulled,
             "tagged": self.tagged,
+            **({"own": self.own} if self.own is not None else {}),
         }
 
     @property
@@ -52,33 +97,40 @@ class Image:
         return self.id.split(":", 1)[1][:12]
 
     def labels(self) -> dict[str, str]:
+        local = self.local
+        if local is not None:
+            return dict(local.config.get("Labels") or {})
         return dict(self.spec.labels)
 
     def summary(self, api_version: str | None, patterns: list[str] | None = None) -> dict[str, Any]:
         """One entry of ``GET /images/json``; with ``reference`` patterns, only the references
         that match them are listed (as dockerd does)."""
-        spec = self.spec
         tags, digests = list(self.tags), list(self.digests)
         if patterns:
             tags = [t for t in tags if any(_familiar_match(p, t) for p in patterns)]
             digests = [d for d in digests if any(_familiar_match(p, d) for p in patterns)]
         out: dict[str, Any] = {
             "Containers": -1,
-            "Created": _created_ns(spec) // NS,
+            "Created": self.created_ns // NS,
             "Id": self.id,
             "Labels": self.labels() or None,
-            "ParentId": "",
+            "ParentId": self.parent,
             "RepoDigests": digests,
             "RepoTags": tags,
             "SharedSize": -1,
-            "Size": spec.size,
+            "Size": self.size,
         }
         if older_than(api_version, "1.44"):
-            out["VirtualSize"] = spec.size
+            out["VirtualSize"] = self.size
+        if older_than(api_version, "1.43") and not tags:
+            out["RepoTags"] = ["<none>:<none>"]  # API 1.43 dropped these placeholders
+            out["RepoDigests"] = digests or ["<none>@<none>"]
         return out
 
     def inspect(self, api_version: str | None) -> dict[str, Any]:
         """``GET /images/{name}/json``."""
+        if self.local is not None:
+            return self.local.inspect(self, api_version)
         spec = self.spec
         empty_config = _config({}, None)
         out: dict[str, Any] = {
@@ -105,10 +157,14 @@ class Image:
             out["ContainerConfig"] = empty_config
         if older_than(api_version, "1.44"):
             out["VirtualSize"] = spec.size
+        if not older_than(api_version, "1.50"):
+            # API 1.50 dropped the container-only fields an image's Config never had
+            for key in CONTAINER_ONLY_CONFIG:
+                out["Config"].pop(key, None)
         return out
 
     def history(self) -> list[dict[str, Any]]:
-        spec = self.spec
+        spec = self.spec  # a local image's history is LocalImage.history (it needs the store)
         created = _created_ns(spec) // NS
         rows = [
             {
@@ -132,6 +188,20 @@ class Image:
                 }
             )
         return rows
+
+
+# Config fields of a container that image inspect showed, always empty, until API 1.50.
+CONTAINER_ONLY_CONFIG = (
+    "Hostname",
+    "Domainname",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Image",
+)
 
 
 def _config(cfg: dict[str, Any], hostname: str | None) -> dict[str, Any]:
@@ -212,6 +282,15 @@ class ImageStore:
                 return found[0]
         raise no_such_image(name)
 
+    def history(self, image: Image, layer_size: Any) -> list[dict[str, Any]]:
+        """``docker history``: each row names the image here that added it, if any."""
+        if image.local is None:
+            return image.history()
+        chain = [image]
+        while chain[-1].parent and chain[-1].parent in self.images and len(chain) < 1000:
+            chain.append(self.images[chain[-1].parent])
+        return history_rows(chain, layer_size)
+
     # changes ----------------------------------------------------------------------------
     def add(self, spec: ImageSpec, ref: refs.Reference, now: int) -> tuple[Image, bool]:
         """Record a pull of ``ref``; returns (image, whether anything new was recorded)."""
@@ -262,11 +341,12 @@ class ImageStore:
 
     # listing -------------------------------------------------------------------------
     def list(self, all_: bool, filters: dict[str, list[str]]) -> list[Image]:
-        images = sorted(
-            self.images.values(), key=lambda i: (_created_ns(i.spec), i.id), reverse=True
-        )
+        images = sorted(self.images.values(), key=lambda i: (i.created_ns, i.id), reverse=True)
+        parents = {i.parent for i in images if i.parent}
         out = []
         for image in images:
+            if not all_ and not image.tags and image.id in parents:
+                continue  # an intermediate image of a build: only ``docker images -a`` shows it
             if _image_matches(image, filters, self):
                 out.append(image)
         return out
@@ -290,7 +370,7 @@ def _image_matches(image: Image, filters: dict[str, list[str]], store: ImageStor
     for key, newer in (("before", False), ("since", True)):
         if key in filters:
             other = store.resolve(filters[key][-1])
-            mine, theirs = _created_ns(image.spec), _created_ns(other.spec)
+            mine, theirs = image.created_ns, other.created_ns
             if (newer and mine <= theirs) or (not newer and mine >= theirs):
                 return False
     return True

@@ -16,6 +16,7 @@ from labkit.engine.model.store import Store
 from labkit.engine.model.versions import older_than
 
 PREDEFINED = {"bridge": "bridge", "host": "host", "none": "null"}
+BRIDGE_SUBNET = {"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}
 
 
 def _stable_id(name: str) -> str:
@@ -32,6 +33,10 @@ class Network:
     internal: bool = False
     attachable: bool = False
     options: dict[str, str] = field(default_factory=dict)
+    enable_ipv6: bool = False
+    # IPAM as the client gave it (Driver, Options) and Config with the subnet the engine
+    # chose when the client named none, as dockerd shows it: kept, never used to route.
+    ipam: dict[str, Any] = field(default_factory=dict)
 
     def doc(self) -> dict[str, Any]:
         return {
@@ -43,6 +48,8 @@ class Network:
             "internal": self.internal,
             "attachable": self.attachable,
             "options": self.options,
+            "enable_ipv6": self.enable_ipv6,
+            "ipam": self.ipam,
         }
 
     @property
@@ -52,7 +59,9 @@ class Network:
     def view(
         self, containers: dict[str, Any] | None = None, api_version: str | None = None
     ) -> dict[str, Any]:
-        subnet = {"bridge": [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]}
+        config = self.ipam.get("Config")
+        if config is None:
+            config = [dict(BRIDGE_SUBNET)] if self.name == "bridge" else []
         out = {
             "Name": self.name,
             "Id": self.id,
@@ -60,8 +69,12 @@ class Network:
             "Scope": "local",
             "Driver": self.driver,
             "EnableIPv4": True,
-            "EnableIPv6": False,
-            "IPAM": {"Driver": "default", "Options": None, "Config": subnet.get(self.name, [])},
+            "EnableIPv6": self.enable_ipv6,
+            "IPAM": {
+                "Driver": self.ipam.get("Driver") or "default",
+                "Options": self.ipam.get("Options") or None,
+                "Config": [dict(entry) for entry in config],
+            },
             "Internal": self.internal,
             "Attachable": self.attachable,
             "Ingress": False,
@@ -71,7 +84,7 @@ class Network:
             "Options": dict(self.options),
             "Labels": dict(self.labels),
         }
-        if older_than(api_version, "1.47"):
+        if older_than(api_version, "1.48"):  # added in API 1.48
             del out["EnableIPv4"]
         return out
 
@@ -100,6 +113,13 @@ class NetworkStore:
         if len(found) == 1:
             return found[0]
         raise NotFound(f"network {name_or_id} not found")
+
+    def subnets(self) -> list[str]:
+        """Every subnet a network has (the bridge's included): a new one must not overlap."""
+        out = [BRIDGE_SUBNET["Subnet"]]
+        for network in self.networks.values():
+            out += [e["Subnet"] for e in network.ipam.get("Config") or [] if e.get("Subnet")]
+        return out
 
     def check_new_name(self, name: str) -> None:
         if any(n.name == name for n in self.networks.values()):

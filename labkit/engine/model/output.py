@@ -96,6 +96,13 @@ def content_type(tty: bool, api_version: str | None = None) -> str:
     return MULTIPLEXED_TYPE
 
 
+def logs_content_type(tty: bool, api_version: str | None = None) -> str | None:
+    """Logs: as :func:`content_type` from API 1.42; before it dockerd sent no Content-Type."""
+    if older_than(api_version, "1.42"):
+        return None
+    return content_type(tty, api_version)
+
+
 def frame(tty: bool, stream: int, data: bytes, t: int | None = None) -> bytes:
     """One piece of output as the client expects it: raw for a TTY, else a frame."""
     if t is not None:
@@ -103,16 +110,78 @@ def frame(tty: bool, stream: int, data: bytes, t: int | None = None) -> bytes:
     return data if tty else encode_frame(stream, data)
 
 
+# ctrl-p ctrl-q: what ends an attached TTY session without stopping the process.
+DEFAULT_DETACH_KEYS = b"\x10\x11"
+# The names dockerd's ``detachKeys`` understands besides single characters (moby/term).
+_CTRL_NAMES = {
+    **{f"ctrl-{chr(ord('a') + n)}": n + 1 for n in range(26)},
+    "ctrl-@": 0,
+    "ctrl-[": 27,
+    "ctrl-\\": 28,
+    "ctrl-]": 29,
+    "ctrl-^": 30,
+    "ctrl-_": 31,
+    "DEL": 127,
+}
+
+
+def detach_keys(text: str) -> bytes:
+    """``ctrl-p,ctrl-q`` -> ``b"\\x10\\x11"``, as dockerd reads ``detachKeys`` (empty: the
+    default keys); ValueError names the key it does not know."""
+    codes = bytearray()
+    for key in text.split(",") if text else ():
+        if len(key) == 1:
+            codes += key.encode("utf-8")[:1]
+        elif key in _CTRL_NAMES:
+            codes.append(_CTRL_NAMES[key])
+        else:
+            raise ValueError(f"Unknown character: '{key}'")
+    return bytes(codes)
+
+
+class DetachMatcher:
+    """Finds the detach keys in a TTY session's stdin, as dockerd's escape proxy does.
+
+    Bytes that may begin the sequence are held back until the next byte decides; the
+    sequence itself never reaches the process. (As in moby/term, the byte that breaks
+    a partial match is not tried as the start of a new one.)
+    """
+
+    def __init__(self, keys: bytes = b"") -> None:
+        self.keys = keys or DEFAULT_DETACH_KEYS
+        self.pos = 0
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        """What to pass on to the process, and whether the sequence is now complete."""
+        keys, pos = self.keys, self.pos
+        out = bytearray()
+        for byte in data:
+            if byte == keys[pos]:
+                pos += 1
+                if pos == len(keys):
+                    self.pos = 0
+                    return bytes(out), True
+                continue
+            out += keys[:pos]
+            out.append(byte)
+            pos = 0
+        self.pos = pos
+        return bytes(out), False
+
+
 async def pump_stdin(
     conn: Hijacked,
     feed: Callable[[bytes], None],
     on_eof: Callable[[], None] | None,
     room: Callable[[], Awaitable[None]] | None = None,
-) -> None:
+    detach: DetachMatcher | None = None,
+) -> bool:
     """Client bytes into the process; ``on_eof`` when the client closes its side.
 
     ``room`` waits while the process has not read what it was given: a client that
     sends faster than the process reads is slowed down, not buffered without end.
+    With ``detach`` (a TTY session), True once the client typed the detach keys: the
+    session ends there, the process goes on and its stdin stays open.
     """
     while True:
         try:
@@ -122,8 +191,15 @@ async def pump_stdin(
         if not data:
             if on_eof is not None:
                 on_eof()
-            return
-        feed(data)
+            return False
+        if detach is not None:
+            data, detached = detach.feed(data)
+            if data:
+                feed(data)
+            if detached:
+                return True
+        else:
+            feed(data)
         if room is not None:
             await room()
 

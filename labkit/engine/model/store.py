@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS events(seq INTEGER PRIMARY KEY AUTOINCREMENT,
 CREATE TABLE IF NOT EXISTS execs(id TEXT PRIMARY KEY, cid TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS volumes(name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS networks(id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS layers(id TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 TABLES = {"images": "id", "containers": "id", "execs": "id", "volumes": "name", "networks": "id"}
@@ -263,6 +264,24 @@ class Store:
     def get_upper(self, cid: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT upper FROM containers WHERE id=?", (cid,)).fetchone()
         return json.loads(row[0]) if row and row[0] else None
+
+    # image layers (tars, by diff id) -------------------------------------------------
+    def put_layer(self, diff_id: str, data: bytes) -> None:
+        with self.tx():
+            self._touch("layers", diff_id)
+            self.db.execute("INSERT OR IGNORE INTO layers(id, data) VALUES (?, ?)", (diff_id, data))
+
+    def get_layer(self, diff_id: str) -> bytes | None:
+        row = self.db.execute("SELECT data FROM layers WHERE id=?", (diff_id,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def layer_ids(self) -> set[str]:
+        return {key for (key,) in self.db.execute("SELECT id FROM layers").fetchall()}
+
+    def delete_layer(self, diff_id: str) -> None:
+        with self.tx():
+            self._touch("layers", diff_id)
+            self.db.execute("DELETE FROM layers WHERE id=?", (diff_id,))
 
     # meta ----------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:

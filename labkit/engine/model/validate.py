@@ -31,27 +31,108 @@ CONTAINER_CONFIG = {
     "Labels": "strmap",
     "WorkingDir": "str",
     "StopSignal": "str",
-    "StopTimeout": "int",
+    "StopTimeout": "goint",
     "NetworkDisabled": "bool",
     "MacAddress": "str",
     "Volumes": "object",
     "ExposedPorts": "object",
+    "Healthcheck": "object",
+    "ArgsEscaped": "bool",
+    "OnBuild": "strlist",
+    "Shell": "strlist",
     "HostConfig": "object",
     "NetworkingConfig": "object",
 }
-HOST_CONFIG = {
-    "Binds": "strlist",
-    "AutoRemove": "bool",
-    "NetworkMode": "str",
-    "RestartPolicy": "object",
-    "Mounts": "list",
-    "Privileged": "bool",
-    "ReadonlyRootfs": "bool",
-    "PortBindings": "object",
+HEALTHCHECK = {
+    "Test": "strlist",
+    "Interval": "duration",
+    "Timeout": "duration",
+    "StartPeriod": "duration",
+    "StartInterval": "duration",
+    "Retries": "goint",
+}
+# The Resources part of HostConfig (what ``POST /containers/{id}/update`` may change).
+RESOURCES = {
+    "CpuShares": "int",
     "Memory": "int",
     "NanoCpus": "int",
-    "ConsoleSize": "uintpair",
+    "CgroupParent": "str",
+    "BlkioWeight": "uint16",
+    "BlkioWeightDevice": "list",
+    "BlkioDeviceReadBps": "list",
+    "BlkioDeviceWriteBps": "list",
+    "BlkioDeviceReadIOps": "list",
+    "BlkioDeviceWriteIOps": "list",
+    "CpuPeriod": "int",
+    "CpuQuota": "int",
+    "CpuRealtimePeriod": "int",
+    "CpuRealtimeRuntime": "int",
+    "CpusetCpus": "str",
+    "CpusetMems": "str",
+    "Devices": "list",
+    "DeviceCgroupRules": "strlist",
+    "DeviceRequests": "list",
+    "KernelMemory": "int",
+    "KernelMemoryTCP": "int",
+    "MemoryReservation": "int",
+    "MemorySwap": "int",
+    "MemorySwappiness": "int",
+    "OomKillDisable": "bool",
+    "PidsLimit": "int",
+    "Ulimits": "list",
+    "CpuCount": "int",
+    "CpuPercent": "int",
+    "IOMaximumIOps": "uint64",
+    "IOMaximumBandwidth": "uint64",
 }
+# Every HostConfig field of the Engine API (moby's api/types/container/hostconfig.go), in
+# the order dockerd writes them, with its type.
+HOST_CONFIG = {
+    "Binds": "strlist",
+    "ContainerIDFile": "str",
+    "LogConfig": "object",
+    "NetworkMode": "str",
+    "PortBindings": "object",
+    "RestartPolicy": "object",
+    "AutoRemove": "bool",
+    "VolumeDriver": "str",
+    "VolumesFrom": "strlist",
+    "ConsoleSize": "uintpair",
+    "Annotations": "strmap",
+    "CapAdd": "strslice",
+    "CapDrop": "strslice",
+    "CgroupnsMode": "str",
+    "Dns": "strlist",
+    "DnsOptions": "strlist",
+    "DnsSearch": "strlist",
+    "ExtraHosts": "strlist",
+    "GroupAdd": "strlist",
+    "IpcMode": "str",
+    "Cgroup": "str",
+    "Links": "strlist",
+    "OomScoreAdj": "goint",
+    "PidMode": "str",
+    "Privileged": "bool",
+    "PublishAllPorts": "bool",
+    "ReadonlyRootfs": "bool",
+    "SecurityOpt": "strlist",
+    "StorageOpt": "strmap",
+    "Tmpfs": "strmap",
+    "UTSMode": "str",
+    "UsernsMode": "str",
+    "ShmSize": "int",
+    "Sysctls": "strmap",
+    "Runtime": "str",
+    "Isolation": "str",
+    **RESOURCES,
+    "Mounts": "list",
+    "MaskedPaths": "strlist",
+    "ReadonlyPaths": "strlist",
+    "Init": "bool",
+}
+UPDATE_CONFIG = {**RESOURCES, "RestartPolicy": "object"}
+RESTART_POLICY = {"Name": "str", "MaximumRetryCount": "goint"}
+LOG_CONFIG = {"Type": "str", "Config": "strmap"}
 MOUNT = {"Type": "str", "Source": "str", "Target": "str", "ReadOnly": "bool"}
 EXEC_CONFIG = {
     "AttachStdin": "bool",
@@ -72,6 +153,10 @@ _GO_TYPES = {
     "str": "string",
     "bool": "bool",
     "int": "int64",
+    "goint": "int",
+    "duration": "time.Duration",
+    "uint16": "uint16",
+    "uint64": "uint64",
     "strslice": "string",
     "strlist": "[]string",
     "strmap": "map[string]string",
@@ -103,8 +188,12 @@ def _ok(kind: str, value: Any) -> bool:
         return isinstance(value, str)
     if kind == "bool":
         return isinstance(value, bool)
-    if kind == "int":
+    if kind in ("int", "goint", "duration"):
         return _is_int(value, goparse.INT64_MIN, goparse.INT64_MAX)
+    if kind == "uint16":
+        return _is_int(value, 0, 0xFFFF)
+    if kind == "uint64":
+        return _is_int(value, 0, goparse.UINT64_MAX)
     if kind == "uintpair":
         return isinstance(value, list) and all(
             _is_int(v, 0, goparse.UINT64_MAX) for v in value if v is not None
@@ -140,7 +229,8 @@ def _culprit(kind: str, value: Any) -> tuple[str, str]:
         if isinstance(bad, (int, float)) and not isinstance(bad, bool):
             return f"number {goparse.number_text(bad)}", go_type
         return json_kind(bad), go_type
-    if kind == "int" and isinstance(value, (int, float)) and not isinstance(value, bool):
+    numeric = ("int", "goint", "duration", "uint16", "uint64")
+    if kind in numeric and isinstance(value, (int, float)) and not isinstance(value, bool):
         return f"number {goparse.number_text(value)}", go_type
     return json_kind(value), go_type
 
@@ -163,10 +253,23 @@ def check(body: Any, schema: dict[str, str], struct: str) -> dict[str, Any]:
 
 def check_container_body(body: Any) -> dict[str, Any]:
     body = check(body, CONTAINER_CONFIG, "ContainerConfigWrapper")
+    check(body.get("Healthcheck"), HEALTHCHECK, "ContainerConfigWrapper.Healthcheck")
     host = check(body.get("HostConfig"), HOST_CONFIG, "ContainerConfigWrapper.HostConfig")
+    check(
+        host.get("RestartPolicy"), RESTART_POLICY, "ContainerConfigWrapper.HostConfig.RestartPolicy"
+    )
+    check(host.get("LogConfig"), LOG_CONFIG, "ContainerConfigWrapper.HostConfig.LogConfig")
     for mount in host.get("Mounts") or []:
         check(mount, MOUNT, "HostConfig.Mounts")
     check_resources(host)
+    return body
+
+
+def check_update_body(body: Any) -> dict[str, Any]:
+    """``POST /containers/{id}/update``'s body: Resources and a RestartPolicy."""
+    body = check(body, UPDATE_CONFIG, "UpdateConfig")
+    check(body.get("RestartPolicy"), RESTART_POLICY, "UpdateConfig.RestartPolicy")
+    check_resources(body)
     return body
 
 

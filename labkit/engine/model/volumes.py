@@ -6,9 +6,12 @@ in a volume is owner-only too (``runtime.hostfs``), and no link in it leads out 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +67,18 @@ class VolumeStore:
 
     def mountpoint(self, name: str) -> Path:
         return self.root / name / "_data"
+
+    def size(self, name: str) -> int:
+        """The bytes of the files in a volume (what removing it gives back), links not
+        followed: what dockerd's prune reports as SpaceReclaimed."""
+        total = 0
+        for folder, dirs, files in os.walk(self.mountpoint(name)):
+            for entry in files + dirs:
+                with contextlib.suppress(OSError):
+                    info = os.lstat(os.path.join(folder, entry))
+                    if not stat.S_ISDIR(info.st_mode):
+                        total += info.st_size
+        return total
 
     def view(self, volume: Volume) -> dict[str, Any]:
         return {

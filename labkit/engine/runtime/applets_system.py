@@ -85,12 +85,19 @@ async def id_(ctx: Ctx, argv: list[str]) -> int:
     """id [-u|-g] [-n]: the process's user and group."""
     opts, _ = parse_opts(argv, "ugGnr")
     uid, user, gid, group = identity(ctx)
+    names = {r[2]: r[0] for r in reversed(_table(ctx, "/etc/group"))}
+    extra = [g for g in dict.fromkeys(ctx.sys.groups) if g != gid]  # from --group-add
     if opts.get("u"):
         ctx.out(f"{user if opts.get('n') and user else uid}\n")
-    elif opts.get("g") or opts.get("G"):
+    elif opts.get("G"):
+        words = [group if opts.get("n") and group else str(gid)]
+        words += [names.get(str(g), str(g)) if opts.get("n") else str(g) for g in extra]
+        ctx.out(" ".join(words) + "\n")
+    elif opts.get("g"):
         ctx.out(f"{group if opts.get('n') and group else gid}\n")
     else:
-        ctx.out(f"uid={_named(uid, user)} gid={_named(gid, group)} groups={_named(gid, group)}\n")
+        groups = ",".join([_named(gid, group)] + [_named(g, names.get(str(g))) for g in extra])
+        ctx.out(f"uid={_named(uid, user)} gid={_named(gid, group)} groups={groups}\n")
     return 0
 
 

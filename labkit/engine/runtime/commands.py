@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from labkit.engine.runtime import applets_files, applets_system, applets_text
+from labkit.engine.runtime import (
+    applets_awk,
+    applets_files,
+    applets_filters,
+    applets_system,
+    applets_text,
+)
 from labkit.engine.runtime.context import Applet, Ctx, UsageError
 from labkit.engine.runtime.rootfs import BUSYBOX_VERSION
 from labkit.engine.runtime.streams import PipeClosed
@@ -21,6 +27,8 @@ COMMANDS: dict[str, Applet] = {
     **applets_text.APPLETS,
     **applets_files.APPLETS,
     **applets_system.APPLETS,
+    **applets_filters.APPLETS,
+    **applets_awk.APPLETS,
 }
 
 REGULAR_BUILTINS = frozenset({"echo", "printf", "test", "[", "true", "false", "pwd", "kill"})

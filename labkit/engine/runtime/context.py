@@ -38,6 +38,7 @@ class System:
     sleep: Callable[[float], Awaitable[None]]
     hostname: str
     user: str = "root"
+    groups: tuple[int, ...] = ()  # supplementary group ids (HostConfig.GroupAdd)
     tty: bool = False
     columns: int = 80
     host_pid: int = 1

@@ -73,6 +73,7 @@ class Process:
         on_exit: Callable[[int], None] | None = None,
         memory: MemoryAccount | None = None,
         throttle: Callable[[], Awaitable[None]] | None = None,
+        groups: tuple[int, ...] = (),
     ) -> None:
         if not argv:
             raise ValueError("a process needs a command: argv is empty")
@@ -97,6 +98,7 @@ class Process:
             gate=self._gate,
             hostname=hostname,
             user=user or "root",
+            groups=tuple(groups),
             tty=tty,
             host_pid=self.pid,
             main_argv=self.argv,

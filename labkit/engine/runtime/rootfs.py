@@ -29,9 +29,11 @@ ALPINE_VERSION = "3.20.3"
 APPLETS: tuple[str, ...] = (
     "[",
     "ash",
+    "awk",
     "cat",
     "chmod",
     "cp",
+    "cut",
     "date",
     "echo",
     "env",
@@ -50,17 +52,22 @@ APPLETS: tuple[str, ...] = (
     "pwd",
     "rm",
     "rmdir",
+    "sed",
     "seq",
     "sh",
     "sleep",
     "sort",
     "tail",
     "test",
+    "top",
     "touch",
+    "tr",
     "true",
     "uname",
+    "uniq",
     "wc",
     "which",
+    "xargs",
     "whoami",
     "yes",
 )
@@ -70,8 +77,14 @@ _BUILT = {"busybox": 1727308800.0, "alpine": 1725926400.0, "hello-world": 168384
 
 
 def program_of(data: bytes) -> str | None:
-    """Which built-in program these file bytes are ("busybox", "hello"), or None."""
-    return _PROGRAMS.get(data)
+    """Which built-in program these file bytes are ("busybox", "hello"), or None.
+
+    A real static busybox (in an image loaded or imported from dockerd) counts as busybox:
+    its applets are the runtime's own."""
+    known = _PROGRAMS.get(data)
+    if known is None and data[:4] == b"\x7fELF" and b"BusyBox v" in data:
+        return "busybox"
+    return known
 
 
 class Node:

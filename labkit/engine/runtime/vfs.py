@@ -174,6 +174,10 @@ class VFS:
         # model sets ``quota(delta) -> bool`` to its memory account (a refusal is ENOSPC).
         self.used = 0
         self.quota: Callable[[int], bool] | None = None
+        # A read-only root (``--read-only``): the container's own layer refuses every change
+        # (EROFS) outside the ``writable`` folders (its tmpfs mounts); mounts keep their mode.
+        self.read_only = False
+        self.writable: tuple[str, ...] = ()
         self._upper: dict[str, Node | None] = {}
         self._opaque: set[str] = set()
         # Goes up with every change to the container's layer: the model persists
@@ -628,6 +632,7 @@ class VFS:
         return True
 
     def _put(self, path: str, node: Node) -> None:
+        self._refuse_read_only(path)
         delta = _held(node) - _held(self._upper.get(path))
         if delta and self.quota is not None and not self.quota(delta):
             raise fs_error(errno.ENOSPC, path)
@@ -642,8 +647,20 @@ class VFS:
                 raise fs_error(errno.ENOSPC, path)
             self.quota(-more)
 
+    def on_mount(self, path: str) -> bool:
+        """Whether ``path`` is in a bind mount or volume (a read-only root does not reach it)."""
+        norm = normpath(path)
+        return any(norm == b or norm.startswith(b.rstrip("/") + "/") for b in self._binds)
+
+    def _refuse_read_only(self, path: str) -> None:
+        if self.read_only and not any(
+            path == top or path.startswith(top.rstrip("/") + "/") for top in self.writable
+        ):
+            raise VFSError(errno.EROFS, os.strerror(errno.EROFS), path)
+
     def _drop(self, path: str) -> None:
         """Delete ``path`` and everything under it from the merged view."""
+        self._refuse_read_only(path)
         self.generation += 1
         prefix = path + "/"
         for p in [p for p in self._upper if p == path or p.startswith(prefix)]:

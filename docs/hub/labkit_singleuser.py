@@ -1,0 +1,46 @@
+"""A learner's server on the workshop hub: lessons in, JupyterLab up, and the lab engine down after.
+
+JupyterHub runs this as the learner (``c.Spawner.cmd`` in jupyterhub_config.py), with the
+arguments for ``jupyterhub-singleuser``. It
+
+1. brings the lab's lessons and exercises into the learner's workspace (``labkit workspace
+   sync``: new files added, untouched ones refreshed, the learner's changes never overwritten);
+2. runs ``jupyterhub-singleuser``, passing on the signals the hub uses to stop it;
+3. when that server ends (stopped by the learner, an admin or the idle culler), stops the
+   learner's lab engine, which runs in a session of its own and would otherwise outlive it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def main(argv: list[str]) -> int:
+    workspace = Path(os.environ.get("LABKIT_WORKSPACE") or "~/docker-ipc-lab").expanduser()
+    synced = subprocess.run([str(BIN / "labkit"), "workspace", "sync"], check=False)
+    if synced.returncode != 0:  # the learner still gets a server, and the log says why
+        print("labkit-singleuser: the workspace could not be brought up to date", file=sys.stderr)
+    workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
+    server = subprocess.Popen([str(BIN / "jupyterhub-singleuser"), *argv])
+
+    def forward(signum: int, _frame: object) -> None:
+        server.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    code = server.wait()
+    try:
+        subprocess.run([str(BIN / "labkit"), "engine", "stop"], check=False, timeout=30)
+    except subprocess.TimeoutExpired:
+        print("labkit-singleuser: the lab engine did not stop within 30 s", file=sys.stderr)
+    return code if code >= 0 else 128 - code  # killed by a signal: the shell's convention
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
