@@ -1,4 +1,4 @@
-"""The differential test's script and judge: the same requests to the lab engine and to dockerd.
+"""The differential test's script and judge: the same requests to the lab engine, dockerd, Podman.
 
 Three parts:
 
@@ -15,12 +15,16 @@ Three parts:
   output), and so are counts and orders the script makes certain (the results
   of a filter on this run's names, the actions of one container's events).
 
-Every difference that is allowed is in ``ALLOWED`` with its reason (and in
-``docs/differential.md``); any other difference fails the step's test.
+dockerd is the reference. The lab engine's replies are compared with it, and so
+are Podman's (its Docker-compatible API service), the third column: what the lab
+must live with on an engine many learners run. Every difference that is allowed
+is in ``ALLOWED`` (the lab engine) or ``PODMAN_ALLOWED`` (Podman) with its reason,
+and in ``docs/differential.md``; any other difference fails the step's test.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import os
@@ -688,13 +692,14 @@ class Difference:
     kind: str
     lab: str
     real: str
+    subject: str = "the lab engine"  # the engine compared with dockerd (``lab`` is its side)
 
     def __str__(self) -> str:
         if self.kind == "missing":
-            return f"{self.where}: dockerd has it ({self.real}), the lab engine lacks it"
+            return f"{self.where}: dockerd has it ({self.real}), {self.subject} lacks it"
         if self.kind == "extra":
-            return f"{self.where}: the lab engine has it ({self.lab}), dockerd lacks it"
-        return f"{self.where}: lab engine {self.lab} / dockerd {self.real}"
+            return f"{self.where}: {self.subject} has it ({self.lab}), dockerd lacks it"
+        return f"{self.where}: {self.subject.removeprefix('the ')} {self.lab} / dockerd {self.real}"
 
 
 def compare_shapes(step: str, lab: Any, real: Any, path: str = "$") -> list[Difference]:
@@ -763,6 +768,11 @@ def demux(data: bytes) -> tuple[bytes, bytes, bytes]:
         streams[kind] = streams.get(kind, b"") + chunk
         offset += 8 + size
     return streams[1], streams[2], data[offset:]
+
+
+def compare_as(subject: str, ours: Outcome, real: Outcome) -> list[Difference]:
+    """:func:`compare` for another engine than the lab engine, named ``subject`` in reports."""
+    return [dataclasses.replace(diff, subject=subject) for diff in compare(ours, real)]
 
 
 def compare(lab: Outcome, real: Outcome) -> list[Difference]:
@@ -1041,6 +1051,161 @@ VERSION_CHANGES: tuple[Allowance, ...] = (
 )
 
 
+# Podman 4.3 (Debian's podman, its compat API at 1.41) against dockerd 20.10 at the same
+# version. Podman is not the lab's to change: each rule says where it simply differs,
+# so that the lab's client, lessons and checks can live with it (docs/differential.md).
+PODMAN_ALLOWED: tuple[Allowance, ...] = (
+    Allowance(
+        "*",
+        "$*",
+        "extra",
+        "Podman adds fields of its own beside Docker's (Names, Digest, History in the image "
+        "list; cause and response in every error body; Rootless, BuildahVersion in /info; "
+        "StopSignal, Health, SizeRootFs in inspect). Clients ignore fields they do not know.",
+    ),
+    Allowance(
+        "ping*",
+        "header Ostype",
+        "missing",
+        "Podman's /_ping carries no Ostype header; the docker CLI then assumes linux.",
+    ),
+    Allowance(
+        "ping-head",
+        "header Content-Type",
+        "value",
+        "Podman answers HEAD /_ping with no Content-Type.",
+    ),
+    Allowance(
+        "images-list-reference-tagged",
+        "*.RepoTags length",
+        "value",
+        "Podman's reference filter picks images and lists every name of each (busybox:latest "
+        "beside the tag that matched); dockerd lists only the names that match. Exercise 04.1 "
+        "takes both.",
+    ),
+    Allowance(
+        "image-tag",
+        "*",
+        "value",
+        "Podman answers a tag's 201 with a text/plain body holding a newline; dockerd's is empty.",
+    ),
+    Allowance(
+        "create-409-name",
+        "status",
+        "value",
+        "Podman answers a container name already in use with 500 ('the container name ... is "
+        "already in use'), where dockerd says 409.",
+    ),
+    Allowance(
+        "*-409",
+        "status",
+        "value",
+        "Podman answers a request the container's state forbids (kill or exec on a stopped "
+        "container, delete of a running one) with 500 'container state improper'; top of a "
+        "stopped container with 200 and an empty body. dockerd says 409.",
+    ),
+    Allowance(
+        "top-*",
+        "header Content-Type",
+        "value",
+        "Podman sends top's JSON with no Content-Type.",
+    ),
+    Allowance(
+        "inspect-*",
+        "$.HostConfig.*",
+        "type",
+        "Podman writes its defaults as numbers (MemorySwappiness, PidsLimit) where dockerd "
+        "writes null for a value nobody set.",
+    ),
+    Allowance(
+        "inspect-*",
+        "$.Config.NetworkDisabled",
+        "missing",
+        "The test dockerd runs with --bridge=none, which sets Config.NetworkDisabled; Podman's "
+        "containers are on its bridge network, so the omitempty field is absent.",
+    ),
+    Allowance(
+        "logs-*",
+        "header Content-Type",
+        "value",
+        "Podman sends logs as application/octet-stream; dockerd 20.10 sends no type, Docker 23+ "
+        "application/vnd.docker.multiplexed-stream. labkit's recorder takes all three.",
+    ),
+    Allowance(
+        "attach-logs",
+        "body",
+        "value",
+        "A Podman 4.3 bug: attach with logs=1 replays the log with each frame's length one byte "
+        "short (the newline is left outside the frame), so a demultiplexer loses step.",
+    ),
+    Allowance(
+        "containers-list*",
+        "$[].HostConfig",
+        "missing",
+        "Podman's container list has no HostConfig (dockerd gives its NetworkMode).",
+    ),
+    Allowance(
+        "containers-list-label-exited",
+        "$ length",
+        "value",
+        "A Podman 4.3 bug: attach to an exited container (attach-logs, earlier) turns it back "
+        "into a created one, so the exited filter no longer finds it.",
+    ),
+    Allowance(
+        "exec-inspect",
+        "$.ExitCode",
+        "type",
+        "Before an exec has run, Podman gives ExitCode 0; dockerd gives null (no exit yet).",
+    ),
+    Allowance(
+        "build-prune",
+        "*",
+        "*",
+        "Podman 4.3's compat API has no POST /build/prune (404, text/plain 'Not Found').",
+    ),
+    Allowance(
+        "networks-list-name",
+        "$ length",
+        "value",
+        "Podman has no network object called none ('none' is a mode, not a network), so the "
+        "name filter finds nothing.",
+    ),
+    Allowance(
+        "network-inspect",
+        "status",
+        "value",
+        "Podman has no network object called none: inspecting it is 404.",
+    ),
+    Allowance(
+        "events-*",
+        "$[].Action in order",
+        "value",
+        "With its file events backend (no journald here), Podman 4.3 returns no past events "
+        "when until has passed already (podman issue 29579); where journald keeps its events, "
+        "and for a live stream, the events are there.",
+    ),
+    Allowance(
+        "unknown-*",
+        "*",
+        "value",
+        "Podman's router answers a path it does not know with text/plain 'Not Found'.",
+    ),
+    Allowance(
+        "version-too-new-400",
+        "status",
+        "value",
+        "Podman 4.3 does not check the version in the path: /v9.99/version is served (200).",
+    ),
+    Allowance(
+        "wait-bad-condition-400",
+        "status",
+        "value",
+        "Podman refuses an unknown wait condition with 400, as Docker 23+ does; dockerd 20.10 "
+        "ignores it and waits (200).",
+    ),
+)
+
+
 def unexplained(
     diffs: Iterable[Difference], allowed: Iterable[Allowance] = ALLOWED
 ) -> list[Difference]:
@@ -1048,13 +1213,15 @@ def unexplained(
     return [d for d in diffs if not any(rule.covers(d) for rule in rules)]
 
 
-def report(lab: Outcome, real: Outcome, diffs: list[Difference]) -> str:
+def report(
+    lab: Outcome, real: Outcome, diffs: list[Difference], subject: str = "the lab engine"
+) -> str:
     """A readable failure message: the request, and each difference on its own line."""
     lines = [f"step {lab.step.name}: {lab.describe()}"]
     if lab.step.body is not None:
         lines.append(f"  request body: {request_body_preview(lab.step)}")
     lines.extend(f"  {diff}" for diff in diffs)
-    lines.append(f"  lab engine replied {lab.status}: {lab.body[:300]!r}")
+    lines.append(f"  {subject.removeprefix('the ')} replied {lab.status}: {lab.body[:300]!r}")
     lines.append(f"  dockerd replied {real.status}: {real.body[:300]!r}")
     return "\n".join(lines)
 

@@ -1,14 +1,15 @@
-"""The differential test: the same scripted requests to the lab engine and to a real dockerd.
+"""The differential test: the same scripted requests to the lab engine, a real dockerd and Podman.
 
 The script and the judge live in ``differential_requests.py``; the allowed
-differences, with their reasons, in ``ALLOWED`` there and in
-``docs/differential.md``. Each step is its own test, so a failure names the
-request and every way the lab engine's reply differs from dockerd's.
+differences, with their reasons, in ``ALLOWED`` (the lab engine) and
+``PODMAN_ALLOWED`` (Podman) there and in ``docs/differential.md``. Each step is
+its own test on each engine, so a failure names the request and every way that
+engine's reply differs from dockerd's, the reference.
 
-Both engines start from the same material (``busybox:latest``: pulled from the
-lab engine's catalogue, imported into the offline dockerd) and talk the lower
-of their two API versions. What the script creates carries a random token and
-is removed afterwards on both engines.
+The engines compared start from the same material (``busybox:latest``: pulled
+from the lab engine's catalogue, imported into the offline dockerd and Podman)
+and talk the lower of their two API versions. What the script creates carries a
+random token and is removed afterwards on every engine.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from differential_requests import (
     ALLOWED,
+    PODMAN_ALLOWED,
     SCRIPT,
     VERSION_CHANGES,
     Allowance,
@@ -27,6 +29,7 @@ from differential_requests import (
     Step,
     cleanup,
     compare,
+    compare_as,
     compare_shapes,
     demux,
     merge,
@@ -59,19 +62,36 @@ def negotiated(request: pytest.FixtureRequest, real_engine_socket: Path) -> tupl
     return lab_socket, real_engine_socket, version
 
 
-@pytest.fixture(scope="module")
-def outcomes(negotiated: tuple[Path, Path, str]) -> tuple[dict[str, Outcome], dict[str, Outcome]]:
-    """The script's replies from (the lab engine, dockerd), each run once for the module."""
-    lab_socket, real_socket, version = negotiated
+def run_on_both(
+    ours: Path, real: Path, version: str
+) -> tuple[dict[str, Outcome], dict[str, Outcome]]:
+    """The script's replies from (``ours``, dockerd at ``real``), under one token."""
     token = unique_token()
     results = []
-    for socket_path in (lab_socket, real_socket):
+    for socket_path in (ours, real):
         ctx = new_context(token)
         try:
             results.append(run_script(socket_path, version, ctx))
         finally:
             cleanup(socket_path, version, ctx)
     return results[0], results[1]
+
+
+@pytest.fixture(scope="module")
+def outcomes(negotiated: tuple[Path, Path, str]) -> tuple[dict[str, Outcome], dict[str, Outcome]]:
+    """The script's replies from (the lab engine, dockerd), each run once for the module."""
+    return run_on_both(*negotiated)
+
+
+@pytest.fixture(scope="module")
+def podman_outcomes(
+    real_engine_socket: Path, podman_engine_socket: Path
+) -> tuple[dict[str, Outcome], dict[str, Outcome]]:
+    """The script's replies from (Podman, dockerd), at the lower of their API versions."""
+    for socket_path in (real_engine_socket, podman_engine_socket):
+        ensure_real_busybox(socket_path)
+    version = lower_version(api_version(podman_engine_socket), api_version(real_engine_socket))
+    return run_on_both(podman_engine_socket, real_engine_socket, version)
 
 
 # --- the comparison, one test per step
@@ -90,6 +110,36 @@ def test_step_matches_dockerd(
     )
     diffs = unexplained(compare(lab, real))
     assert not diffs, report(lab, real, diffs)
+
+
+@pytest.mark.real_engine
+@pytest.mark.parametrize("step", SCRIPT, ids=[step.name for step in SCRIPT])
+def test_podman_step_matches_dockerd(
+    step: Step, podman_outcomes: tuple[dict[str, Outcome], dict[str, Outcome]]
+) -> None:
+    podman, real = podman_outcomes[0][step.name], podman_outcomes[1][step.name]
+    assert real.error is None and real.status_expected(), (
+        f"the script is wrong, not Podman: dockerd answered {real.describe()} with "
+        f"{real.status} (expected {step.status}): {real.error or real.body[:300]!r}"
+    )
+    diffs = unexplained(compare_as("Podman", podman, real), PODMAN_ALLOWED)
+    assert not diffs, report(podman, real, diffs, "Podman")
+
+
+@pytest.mark.real_engine
+def test_every_podman_allowance_is_still_needed(
+    podman_outcomes: tuple[dict[str, Outcome], dict[str, Outcome]],
+) -> None:
+    """A rule no difference needs any more (a newer Podman) must go, here and in the docs."""
+    found = [
+        diff
+        for step in SCRIPT
+        for diff in compare_as(
+            "Podman", podman_outcomes[0][step.name], podman_outcomes[1][step.name]
+        )
+    ]
+    unused = [rule for rule in PODMAN_ALLOWED if not any(rule.covers(d) for d in found)]
+    assert unused == [], [f"{rule.steps} / {rule.where}" for rule in unused]
 
 
 # --- the lab engine at its newest API version against dockerd at its own (1.41)
@@ -193,10 +243,16 @@ def test_script_covers_the_issue_list() -> None:
 
 def test_every_allowance_is_documented() -> None:
     doc = DOC.read_text(encoding="utf-8")
+    lab_part, _, podman_part = doc.partition("## Podman")
     for rule in ALLOWED:
-        assert f"`{rule.steps}`" in doc and f"`{rule.where}`" in doc, (
+        assert f"`{rule.steps}`" in lab_part and f"`{rule.where}`" in lab_part, (
             f"docs/differential.md does not list the allowance {rule.steps} / {rule.where}"
         )
+    for rule in PODMAN_ALLOWED:
+        assert f"`{rule.steps}`" in podman_part and f"`{rule.where}`" in podman_part, (
+            f"docs/differential.md's Podman part does not list {rule.steps} / {rule.where}"
+        )
+    for rule in (*ALLOWED, *PODMAN_ALLOWED):
         assert rule.reason.strip(), f"allowance {rule.steps} / {rule.where} gives no reason"
 
 

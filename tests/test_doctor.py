@@ -177,6 +177,22 @@ def test_the_real_engine(real_engine_url: str, real_engine_socket: Path, tmp_pat
     assert not [f for f in report.findings if f.mark == FAIL]
 
 
+@pytest.mark.real_engine
+def test_podman(podman_engine_url: str, podman_engine_socket: Path, tmp_path: Path) -> None:
+    env = {"DOCKER_HOST": podman_engine_url, "PATH": os.environ.get("PATH", SYSTEM_PATH)}
+    report = diagnose(env=env, home=tmp_path)
+    text = report.text()
+    assert report.exit_code == 0, text
+    assert report.found is not None
+    raw = report.found.engine.raw
+    assert f"engine: Podman {raw['Version']} answered at {podman_engine_url} (DOCKER_HOST)" in text
+    assert f"the engine speaks {raw['MinAPIVersion']} to {raw['ApiVersion']}, labkit" in text
+    mode = stat.filemode(podman_engine_socket.stat().st_mode)
+    assert f"socket {podman_engine_socket} ({mode} " in text
+    assert report.to_dict()["engine"]["product"] == "Podman"
+    assert not [f for f in report.findings if f.mark == FAIL]
+
+
 # The command line
 
 

@@ -112,3 +112,37 @@ def test_lessons_01_to_05_have_at_least_24_tasks_and_some_predictions() -> None:
     assert len(core) >= 24
     assert {t.lesson for t in core} == {"01", "02", "03", "04", "05"}
     assert sum(t.kind == "prediction" for t in core) >= 2
+
+
+STRANGER_04_6 = """
+def wait_for_event(api, name, action):
+    # Another container does the same thing first (on a real engine, someone else's);
+    # its event is kept and handed back once the container asked about shows up.
+    stranger = name + "-stranger"
+    with api.stream("GET", "/events", timeout=None) as events:
+        made = api.request(
+            "POST", "/containers/create", params={"name": stranger},
+            json={"Image": "busybox", "Cmd": ["true"]},
+        ).json()
+        api.request("POST", f"/containers/{made['Id']}/start")
+        api.request("POST", f"/containers/{made['Id']}/wait")
+        api.request("DELETE", f"/containers/{made['Id']}")
+        kept = None
+        for event in events.json():
+            who = event["Actor"]["Attributes"].get("name")
+            if who == stranger and event["Action"] == action and kept is None:
+                kept = event
+            if who == name:
+                return kept
+"""
+
+
+@pytest.mark.lab_engine
+def test_an_event_of_any_other_container_is_named_as_that_mistake(lab_engine_env: None) -> None:
+    """04.6: not only the check's decoy; on a real engine other containers have events too."""
+    [notebook] = [nb for nb in NOTEBOOKS if nb.name.startswith("04-")]
+    verdict = solutions.run_in_process(
+        nbformat.read(notebook, as_version=4), {"04.6": STRANGER_04_6}
+    )["04.6"]
+    assert (verdict.outcome, verdict.mistake) == ("not-yet", "other-container"), verdict.line()
+    assert "-stranger" in verdict.line()

@@ -24,9 +24,9 @@ def test_on_the_lab_engine(lab_engine) -> None:
 
 
 @pytest.mark.real_engine
-def test_on_the_real_engine(real_engine_url: str, tmp_path: Path) -> None:
+def test_on_each_real_engine(each_real_engine_url: str, tmp_path: Path) -> None:
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path)}
-    env |= {"DOCKER_HOST": real_engine_url, "DOCKER_CONFIG": str(tmp_path / "dc")}
+    env |= {"DOCKER_HOST": each_real_engine_url, "DOCKER_CONFIG": str(tmp_path / "dc")}
     out = _docker(env, "run", "--rm", "hello-world")
     assert out.returncode == 0, out.stderr
     assert out.stdout == HELLO_TEXT

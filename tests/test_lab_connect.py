@@ -73,7 +73,8 @@ def test_auto_falls_back_to_the_lab_engine_and_keeps_the_reasons(lab_env) -> Non
 
 
 @pytest.mark.real_engine
-def test_docker_mode_finds_the_real_engine(real_engine_url: str, lab_env) -> None:
+def test_docker_mode_finds_the_real_engine(each_real_engine_url: str, lab_env) -> None:
+    real_engine_url = each_real_engine_url
     env = {**lab_env, "LABKIT_DOCKER_HOST": real_engine_url}
     lab = connect("docker", env=env)
     assert not lab.is_lab_engine
@@ -89,3 +90,18 @@ def test_docker_mode_finds_the_real_engine(real_engine_url: str, lab_env) -> Non
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == lab.engine.api_version
+
+
+@pytest.mark.real_engine
+def test_podman_is_named_in_every_description(podman_engine_url: str, lab_env) -> None:
+    lab = connect(env={**lab_env, "LABKIT_DOCKER_HOST": podman_engine_url})  # auto
+    assert (lab.kind, lab.engine.product) == ("docker", "Podman")
+    version = lab.engine.version
+    assert lab.describe() == (
+        f"Podman {version} at {podman_engine_url} "
+        f"(API {lab.engine.api_version}; the lab uses {lab.api_version})"
+    )
+    banner = lab._repr_markdown_()
+    assert f"**a real engine: Podman {version}**" in banner
+    assert f"socket: `{podman_engine_url}`" in banner
+    assert [a.kind for a in lab.attempts] == ["ok"]

@@ -136,3 +136,30 @@ def test_stand_ins_are_imported_into_a_real_engine_and_run(
     finally:
         # leave the engine as CI provisioned it for the tests that follow
         provision(client, LAB_IMAGES, busybox=busybox)
+
+
+class _PodmanLikeImages:
+    """Answers the two calls remove_provisioned() makes, with names as Podman writes them."""
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def request(self, method: str, path: str, params: object = None) -> object:
+        if method == "GET":
+            images = [
+                {"Id": "sha256:a1", "RepoTags": ["docker.io/library/alpine:latest"]},
+                {"Id": "sha256:b2", "RepoTags": None},
+            ]
+            return type("Reply", (), {"json": lambda self: images})()
+        self.deleted.append(path)
+        return None
+
+
+def test_removed_stand_ins_are_named_as_the_docker_cli_names_them() -> None:
+    client = _PodmanLikeImages()
+    outcomes = remove_provisioned(client)
+    assert [(o.name, o.action) for o in outcomes] == [
+        ("alpine:latest", "removed"),
+        ("sha256:b2", "removed"),
+    ]
+    assert client.deleted == ["/images/sha256:a1", "/images/sha256:b2"]

@@ -195,6 +195,19 @@ def test_logs_without_a_content_type_still_decode() -> None:
     assert ping_exchange.frames is None  # no type and not a stream endpoint: not decoded
 
 
+def test_logs_typed_as_bytes_of_any_kind_still_decode() -> None:
+    """Podman sends logs as application/octet-stream."""
+    logs = b"GET /v1.41/containers/abc/logs?stdout=1 HTTP/1.1\r\nHost: docker\r\n\r\n"
+    reply = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(FRAMES)
+    ) + FRAMES
+    conv = Conversation(1)
+    talk(conv, (CLIENT, logs), (ENGINE, reply))
+    [done] = conv.take_completed()
+    assert done.output() == (b"hi\n", b"oops\n")
+
+
 def test_a_close_delimited_body_ends_when_the_engine_hangs_up() -> None:
     conv = Conversation(1)
     talk(conv, (CLIENT, PING), (ENGINE, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nstill"))
@@ -609,18 +622,31 @@ def test_same_answer_direct_and_through_the_recorder(real_engine_socket: Path) -
 
 @pytest.mark.real_engine
 @needs_docker_cli
-def test_docker_cli_through_the_recorder_to_dockerd(real_engine_url: str, folder: Path) -> None:
+def test_docker_cli_through_the_recorder_to_a_real_engine(
+    each_real_engine_url: str, folder: Path
+) -> None:
     from labkit.client.http import Client
     from labkit.client.provision import provision
 
-    provision(Client(real_engine_url), ["busybox"])  # present, unless a test just removed it
-    with Recorder(real_engine_url) as recorder:
+    url = each_real_engine_url
+    provision(Client(url), ["busybox"])  # present, unless a test just removed it
+    name = f"lk-rec-{os.getpid()}-{folder.name[-6:]}"
+    with Recorder(url) as recorder:
         env = _cli_env(recorder.docker_host, folder)
         version = _docker(env, "version")
         run = _docker(env, "run", "--rm", "busybox", "sh", "-c", "echo hi; echo err >&2")
+        kept = _docker(env, "run", "--name", name, "busybox", "sh", "-c", "echo out; echo e >&2")
+        logs = _docker(env, "logs", name)
+        _docker(env, "rm", "-f", name)
     assert version.returncode == 0, version.stderr
     assert "Server:" in version.stdout
     assert (run.returncode, run.stdout, run.stderr) == (0, "hi\n", "err\n")
+    assert (kept.returncode, logs.returncode) == (0, 0), kept.stderr + logs.stderr
+    # dockerd 20.10 sends logs with no Content-Type, Podman as application/octet-stream
+    assert recorder.transcript.first("GET", "/containers/{id}/logs").output() == (
+        b"out\n",
+        b"e\n",
+    )
     transcript = recorder.transcript
     assert transcript.first("HEAD", "/_ping").status == 200
     assert transcript.first("GET", "/version").status == 200

@@ -132,10 +132,12 @@ def test_bad_arguments_are_explained(folder: Path) -> None:
 
 @pytest.mark.real_engine
 @pytest.mark.skipif(DOCKER is None, reason="the docker CLI is not installed")
-def test_docker_run_through_sniff_shows_the_frames(real_engine_url: str, folder: Path) -> None:
+def test_docker_run_through_sniff_shows_the_frames(each_real_engine_url: str, folder: Path) -> None:
     from labkit.client.http import Client
     from labkit.client.provision import provision
+    from labkit.transport.discovery import find_engine
 
+    real_engine_url = each_real_engine_url
     provision(Client(real_engine_url), ["busybox"])
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
     # No --engine: sniff uses the engine the lab finds, here the real one via DOCKER_HOST.
@@ -155,7 +157,9 @@ def test_docker_run_through_sniff_shows_the_frames(real_engine_url: str, folder:
     code, out, err = finish(sniff)
     assert run.returncode == 0, run.stderr
     assert code == 0, err
-    assert "recording the traffic to Docker Engine" in out
+    product = find_engine(env={"DOCKER_HOST": real_engine_url}).engine.product
+    assert product in ("Docker Engine", "Podman")
+    assert f"recording the traffic to {product}" in out
     assert "HTTP/1.1 101 UPGRADED\\r" in out
     assert "[stdout] hi" in out
     assert "recorded 5 exchanges" in out

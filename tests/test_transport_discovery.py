@@ -17,6 +17,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -117,27 +118,34 @@ class FakeEngine(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     version_json: ClassVar[dict[str, Any]] = {}
+    version_delay: ClassVar[float] = 0.0  # seconds before /version answers
 
     def do_GET(self) -> None:
         if self.path == "/_ping":
             body, kind = b"OK", "text/plain"
         elif self.path == "/version":
+            time.sleep(self.version_delay)
             body, kind = json.dumps(self.version_json).encode(), "application/json"
         else:
             body, kind = b'{"message":"page not found"}', "application/json"
-        self.send_response(200 if self.path in ("/_ping", "/version") else 404)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client gave up
+            self.send_response(200 if self.path in ("/_ping", "/version") else 404)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
     def log_message(self, *args: object) -> None:
         pass
 
 
 @contextlib.contextmanager
-def fake_engine(version_json: dict[str, Any], tls: ssl.SSLContext | None = None) -> Iterator[str]:
-    handler = type("Handler", (FakeEngine,), {"version_json": version_json})
+def fake_engine(
+    version_json: dict[str, Any], tls: ssl.SSLContext | None = None, version_delay: float = 0.0
+) -> Iterator[str]:
+    handler = type(
+        "Handler", (FakeEngine,), {"version_json": version_json, "version_delay": version_delay}
+    )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
@@ -422,6 +430,59 @@ def test_refused_stale_socket_file(tmp_path: Path) -> None:
     assert "Docker Desktop" in attempt.advice()
 
 
+# Podman's sockets: no daemon, no docker group, a service to start
+
+
+def test_podman_socket_missing_says_how_to_start_its_service(tmp_path: Path) -> None:
+    ep = unix_endpoint(tmp_path / "podman" / "podman.sock", "the usual socket for rootless Podman")
+    advice = probe(ep, timeout=1).advice()
+    assert advice.startswith("missing (Podman): ")
+    assert "systemctl --user enable --now podman.socket" in advice
+    assert "podman system service --time=0" in advice
+
+
+def test_podman_socket_refused_says_its_service_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "podman.sock"
+    listening_unix_socket(path).close()
+    advice = probe(unix_endpoint(path), timeout=1).advice()
+    assert advice.startswith("refused (Podman): ")
+    assert "systemctl --user enable --now podman.socket" in advice
+    assert "sudo systemctl start docker" not in advice
+
+
+def test_podman_root_socket_permission_points_to_rootless_podman(shared_dir: Path) -> None:
+    folder = shared_dir / "podman"
+    folder.mkdir(mode=0o755)
+    path = folder / "podman.sock"
+    server = listening_unix_socket(path)
+    try:
+        path.chmod(0o600)
+        if os.geteuid() == 0:
+            result = run_as_nobody(lambda: _attempt_dict(probe(unix_endpoint(path), timeout=1)))
+        else:
+            path.chmod(0o000)
+            result = _attempt_dict(probe(unix_endpoint(path), timeout=1))
+    finally:
+        server.close()
+    assert result["kind"] == "permission", result
+    assert result["advice"].startswith("permission denied (Podman): ")
+    assert "usermod" not in result["advice"]
+    assert "DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock" in result["advice"]
+
+
+def test_not_found_explains_docker_and_podman_sockets_apart(tmp_path: Path) -> None:
+    usual = [
+        (str(tmp_path / "docker.sock"), "the usual socket for Docker Engine"),
+        (str(tmp_path / "podman" / "podman.sock"), "the usual socket for Podman run as root"),
+    ]
+    with pytest.raises(EngineNotFound) as info:
+        find_engine(env={}, home=tmp_path, usual=usual, timeout=1)
+    text = str(info.value)
+    assert f"unix://{tmp_path}/podman/podman.sock (the usual socket for Podman run as root)" in text
+    assert "- missing: there is no file at that path" in text
+    assert "- missing (Podman): no Podman API socket there" in text
+
+
 def test_a_regular_file_is_not_a_socket(tmp_path: Path) -> None:
     path = tmp_path / "docker.sock"
     path.write_text("")
@@ -614,6 +675,33 @@ def test_a_too_new_engine_says_labkit_is_too_old(tmp_path: Path) -> None:
     assert "labkit is too old" in attempt.reason
 
 
+PODMAN_VERSION = {
+    "Platform": {"Name": "linux/amd64/debian-12"},
+    "Components": [{"Name": "Podman Engine", "Version": "4.3.1"}],
+    "Version": "4.3.1",
+    "ApiVersion": "1.41",
+    "MinAPIVersion": "1.24",
+}
+
+
+def test_a_slow_version_after_a_quick_ping_is_waited_for(tmp_path: Path) -> None:
+    """Podman builds /version from `conmon --version` and `runc --version`: it can be slow."""
+    with fake_engine(PODMAN_VERSION, version_delay=0.8) as url:
+        attempt = probe(parse_host(url, "DOCKER_HOST"), timeout=0.3)
+    assert attempt.ok, attempt.reason
+    assert attempt.engine is not None and attempt.engine.product == "Podman"
+
+
+def test_a_version_that_never_comes_says_the_ping_worked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(discovery, "VERSION_TIMEOUT", 0.3)
+    with fake_engine(PODMAN_VERSION, version_delay=2) as url:
+        attempt = probe(parse_host(url, "DOCKER_HOST"), timeout=0.2)
+    assert (attempt.ok, attempt.kind) == (False, "timeout")
+    assert attempt.reason.startswith("it answered GET /_ping, but GET /version: no reply within")
+
+
 def test_the_real_engine_is_found_and_named(real_engine_url: str, tmp_path: Path) -> None:
     found = find_engine(env={"DOCKER_HOST": real_engine_url}, home=tmp_path)
     engine = found.engine
@@ -625,6 +713,16 @@ def test_the_real_engine_is_found_and_named(real_engine_url: str, tmp_path: Path
     assert found.endpoint.url == real_engine_url
     assert [a.kind for a in found.attempts] == ["ok"]
     assert "Docker Engine" in found.attempts[0].reason
+
+
+def test_podman_is_found_and_named(podman_engine_url: str, tmp_path: Path) -> None:
+    found = find_engine(env={"DOCKER_HOST": podman_engine_url}, home=tmp_path)
+    engine = found.engine
+    assert engine.product == "Podman"
+    assert engine.version == engine.raw["Version"]
+    assert engine.api_version == engine.raw["ApiVersion"]
+    assert found.api_version == discovery.negotiate(engine.api_version, labkit.API_VERSION_MAX)
+    assert found.attempts[0].reason.startswith(f"Podman {engine.version} answered (API ")
 
 
 def test_the_search_stops_at_the_first_engine_that_answers(

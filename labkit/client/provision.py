@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit.client.names import familiar
 from labkit.hello import HELLO_TEXT
 
 PROVISIONED_LABEL = "org.labkit.provisioned"
@@ -287,7 +288,8 @@ def remove_provisioned(client) -> list[Outcome]:
     images = client.request("GET", "/images/json", params={"filters": filters}).json()
     outcomes = []
     for image in images:
-        tags = image.get("RepoTags") or [image["Id"]]
+        # as the docker CLI shows them: Podman writes docker.io/library/alpine:latest
+        tags = [familiar(str(t)) for t in image.get("RepoTags") or []] or [image["Id"]]
         try:
             client.request("DELETE", f"/images/{image['Id']}", params={"force": "1"})
         except APIError as exc:

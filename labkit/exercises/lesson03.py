@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from labkit.client.names import familiar, same_name
 from labkit.exercises import learner_code
 from labkit.exercises.context import LAB_IMAGE, CheckContext, expect, expect_type
 from labkit.exercises.tap import EngineTap, RequestSeen, fresh_socket_path
@@ -292,7 +293,8 @@ def check_curl_images(ctx: CheckContext, curl_images: Any) -> str:
         isinstance(images, list) and all(isinstance(i, dict) and "Id" in i for i in images),
         f"{said}; that is not the list of images GET /images/json gives",
     )
-    tags = [t for i in images for t in (i.get("RepoTags") or [])]
+    # Docker writes lk-check-…:…, Podman docker.io/library/lk-check-…:…: the same name.
+    tags = [familiar(str(t)) for i in images for t in (i.get("RepoTags") or [])]
     expect(
         tag in tags,
         f"curl printed {len(images)} entries, and none is tagged {tag}, the tag the check has "
@@ -668,7 +670,7 @@ def check_create_container(ctx: CheckContext, create_container: Any) -> str:
     config = info.get("Config") or {}
     expect(config.get("Cmd") == command, f"the container's command is {config.get('Cmd')!r}")
     expect(
-        str(config.get("Image")).removesuffix(":latest") == LAB_IMAGE,
+        same_name(str(config.get("Image")), LAB_IMAGE),
         f"the container's image is {config.get('Image')!r}, not {LAB_IMAGE}",
     )
     if isinstance(got, dict) and got.get("Id") == info["Id"]:

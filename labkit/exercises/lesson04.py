@@ -8,6 +8,7 @@ the engine and records what passed.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from labkit.client.http import Client
+from labkit.client.names import familiar
 from labkit.exercises import learner_code
 from labkit.exercises.context import CheckContext, expect, expect_type
 from labkit.exercises.tap import EngineTap
@@ -115,12 +117,12 @@ def _as_bytes(value: Any, what: str) -> bytes:
 def check_names_in(ctx: CheckContext, names_in: Any) -> str:
     tap = ctx.tap(drip=False)
     try:
-        return _check_names_in(ctx, names_in, tapped_client(ctx, tap))
+        return _check_names_in(ctx, names_in, tap)
     except NotYet as miss:
         raise request_mistake(ctx, tap, miss) from None
 
 
-def _check_names_in(ctx: CheckContext, names_in: Any, api: Client) -> str:
+def _check_names_in(ctx: CheckContext, names_in: Any, tap: EngineTap) -> str:
     repository = ctx.name("repo")
     wanted = [
         ("busybox", f"{repository}:{ctx.token(4)}"),
@@ -131,16 +133,29 @@ def _check_names_in(ctx: CheckContext, names_in: Any, api: Client) -> str:
     for image, name in [*wanted, ("hello-world", decoy)]:
         _tag(ctx, image, name)
     expected = sorted(name for _, name in wanted)
+    api = tapped_client(ctx, tap)
     got = ctx.call(names_in, api, repository, what=f"names_in(api, {repository!r})")
     expect_type(got, (list, tuple, set), f"names_in(api, {repository!r})")
-    got_names = sorted(str(n) for n in got)
+    # Docker writes repo:tag, Podman docker.io/library/repo:tag: the same name.
+    got_names = sorted(familiar(str(n)) for n in got)
     if got_names == expected:
         return "names_in() found every name in a fresh repository, and only those"
-    strangers = [n for n in got_names if not n.startswith((f"{repository}:", decoy))]
-    if strangers:
-        raise NotYet(f"names_in() also returned {strangers[0]!r}", "other-repositories")
-    if decoy in got_names:
-        raise NotYet(f"names_in() also returned {decoy!r}", "prefix-match")
+    along = _names_along(ctx, repository, expected)
+    if along and got_names == sorted({*expected, *along}):
+        return (
+            "names_in() found every name in a fresh repository. This engine's reference filter "
+            f"picks whole images, so their other names ({', '.join(along)}) came along; Docker "
+            "lists only the names that match"
+        )
+    extra = [n for n in got_names if n not in expected and n not in along]
+    if extra:
+        if _sent_no_reference_filter(tap):
+            raise NotYet(f"names_in() also returned {extra[0]!r}", "other-repositories")
+        if decoy in got_names:
+            raise NotYet(f"names_in() also returned {decoy!r}", "prefix-match")
+        strangers = [n for n in extra if not n.startswith(f"{repository}:")]
+        if strangers:
+            raise NotYet(f"names_in() also returned {strangers[0]!r}", "other-repositories")
     missing = [n for n in expected if n not in got_names]
     if missing:
         raise NotYet(
@@ -149,6 +164,29 @@ def _check_names_in(ctx: CheckContext, names_in: Any, api: Client) -> str:
             "in each image's RepoTags"
         )
     raise NotYet(f"names_in() returned {got_names!r:.120}; expected {expected!r:.120}")
+
+
+def _names_along(ctx: CheckContext, repository: str, expected: list[str]) -> list[str]:
+    """Names the engine's own reference filter lists beside ``expected`` (often none).
+
+    None on Docker, which lists only the names that match. Podman lists every
+    name of each image the filter picks (here busybox:latest and alpine:latest).
+    """
+    images = ctx.client.get("/images/json", params={"filters": {"reference": [repository]}})
+    names = {familiar(str(n)) for image in images for n in (image.get("RepoTags") or [])}
+    return sorted(names - set(expected))
+
+
+def _sent_no_reference_filter(tap: EngineTap) -> bool:
+    """The learner's requests went through the tap, and none of them had a reference filter."""
+    targets = requested(tap)
+    for target in targets:
+        for value in parse_qs(urlsplit(target).query).get("filters", []):
+            with contextlib.suppress(ValueError):
+                filters = json.loads(value)
+                if isinstance(filters, dict) and filters.get("reference"):
+                    return False
+    return bool(targets)
 
 
 def _tag(ctx: CheckContext, image: str, name: str) -> None:
@@ -517,7 +555,7 @@ def check_wait_for_event(ctx: CheckContext, wait_for_event: Any) -> str:
         raise NotYet(learner_code.unfinished("`wait_for_event`"), "unfinished")
     tap = ctx.tap(drip=True)
     api = tapped_client(ctx, tap)
-    action = ctx.choice(["start", "die", "destroy"])
+    action = ctx.choice(["start", "die", _removed_action(ctx)])
     name, decoy = ctx.name("ev"), ctx.name("ev")
     what = f"wait_for_event(api, {name!r}, {action!r})"
     running = ctx.start(wait_for_event, api, name, action, what="wait_for_event()")
@@ -550,6 +588,13 @@ def check_wait_for_event(ctx: CheckContext, wait_for_event: Any) -> str:
     got_action = event.get("Action") or event.get("status")
     if got_name == decoy or (actor.get("ID") == earlier["Id"]):
         raise NotYet(f"{what} returned the {got_action!r} event of {decoy!r}", "other-container")
+    if actor.get("ID") != target["Id"] and got_action == action:
+        # On a real engine other people's containers have events too.
+        other = got_name or str(actor.get("ID") or "?")[:12]
+        raise NotYet(
+            f"{what} returned the {got_action!r} event of another container, {other!r}",
+            "other-container",
+        )
     if actor.get("ID") == target["Id"] and got_action != action:
         raise NotYet(f"{what} returned the container's {got_action!r} event", "earlier-event")
     expect(
@@ -557,6 +602,11 @@ def check_wait_for_event(ctx: CheckContext, wait_for_event: Any) -> str:
         f"{what} returned {event!r:.120}, which is not the engine's {action!r} event for {name!r}",
     )
     return "wait_for_event() returned the event asked for, and none of those before it"
+
+
+def _removed_action(ctx: CheckContext) -> str:
+    """A container's last event: ``destroy`` on Docker and the lab engine, ``remove`` on Podman."""
+    return "remove" if ctx.lab.engine.product == "Podman" else "destroy"
 
 
 def _events_open(tap: EngineTap) -> bool:

@@ -74,6 +74,8 @@ STREAM_TYPES = (
     "application/vnd.docker.raw-stream",
 )
 _VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(?=/)")
+# What engines without a stream type write instead: nothing, or bytes of any kind.
+_UNTYPED = ("", "application/octet-stream")
 # Endpoints whose body is a container's output stream.
 _STREAM_ENDPOINTS = re.compile(r"/containers/[^/]+/(logs|attach)|/exec/[^/]+/start")
 
@@ -189,8 +191,9 @@ class Exchange:
             return self.stream_out
         if self.content_type in STREAM_TYPES:
             return self.response_body
-        if not self.content_type and _STREAM_ENDPOINTS.fullmatch(self.endpoint):
-            return self.response_body  # older engines (API 1.41) send logs with no type
+        if self.content_type in _UNTYPED and _STREAM_ENDPOINTS.fullmatch(self.endpoint):
+            # dockerd 20.10 (API 1.41) sends logs with no type, Podman as octet-stream
+            return self.response_body
         return None
 
     @property

@@ -58,6 +58,34 @@ _UNSUPPORTED = (
     "address: `docker context create`)."
 )
 
+# Podman has no daemon: its Docker-compatible API is a service of its own, off until
+# started, usually through systemd's socket activation. Its sockets need their own words.
+_PODMAN_START = (
+    "`systemctl --user enable --now podman.socket` for rootless Podman (the socket is then "
+    "$XDG_RUNTIME_DIR/podman/podman.sock), `sudo systemctl enable --now podman.socket` for "
+    "root's (/run/podman/podman.sock); without systemd, "
+    "`podman system service --time=0 unix://$XDG_RUNTIME_DIR/podman/podman.sock &`"
+)
+
+_PODMAN_MISSING = (
+    "missing (Podman): no Podman API socket there. Podman runs containers without a daemon, so "
+    "`podman` works while its Docker-compatible API is off; the lab needs that API. Start it: "
+    f"{_PODMAN_START}."
+)
+
+_PODMAN_REFUSED = (
+    "refused (Podman): the socket file is there, but Podman's API service is not listening "
+    f"behind it (it stopped and left the file). Start it again: {_PODMAN_START}."
+)
+
+_PODMAN_PERMISSION = (
+    "permission denied (Podman): root's Podman socket is for root only, and there is no group "
+    "to join. Use rootless Podman's own socket instead, which runs as you with no privileges: "
+    "`systemctl --user enable --now podman.socket`, then "
+    "DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock. Or labkit's lab engine: "
+    "LABKIT_ENGINE=lab."
+)
+
 _INCOMPATIBLE = (
     "incompatible: the engine answered, but it and labkit share no API version; the line above "
     "says which one to upgrade."
@@ -66,8 +94,23 @@ _INCOMPATIBLE = (
 _ERROR = "error: the line above says what went wrong with that address."
 
 
+def is_podman_socket(endpoint: Endpoint | None) -> bool:
+    """Is this Podman's API socket (``…/podman/podman.sock``, or a usual place named Podman)?"""
+    if endpoint is None or endpoint.scheme != "unix":
+        return False
+    return "podman" in (endpoint.path or "").lower() or "podman" in endpoint.source.lower()
+
+
 def advice(kind: str, endpoint: Endpoint | None = None) -> str:
     """The explanation for one kind of failure (see ``Attempt.kind``)."""
+    if is_podman_socket(endpoint):
+        podman = {
+            "missing": _PODMAN_MISSING,
+            "refused": _PODMAN_REFUSED,
+            "permission": _PODMAN_PERMISSION,
+        }
+        if kind in podman:
+            return podman[kind]
     if kind == "missing":
         return _MISSING
     if kind == "permission":

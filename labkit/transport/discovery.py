@@ -41,6 +41,11 @@ USUAL_SOCKETS: tuple[tuple[str, str], ...] = (
 )
 
 LAB_ENGINE_PLATFORM = "labkit lab engine"
+
+# Once an engine has answered /_ping, a slow /version is not a missing engine:
+# Podman runs `conmon --version` and `runc --version` for every GET /version,
+# which takes over a second on a busy machine. It gets this long at least.
+VERSION_TIMEOUT = 15.0
 EXPLICIT_VARS = ("LABKIT_DOCKER_HOST", "DOCKER_HOST")
 
 OK = "ok"
@@ -236,14 +241,23 @@ def engine_info(endpoint: Endpoint, version: Mapping[str, Any]) -> EngineInfo:
 
 
 def probe(endpoint: Endpoint, timeout: float = 2.0) -> Attempt:
-    """Try one candidate: ``GET /_ping``, then unversioned ``GET /version``."""
+    """Try one candidate: ``GET /_ping``, then unversioned ``GET /version``.
+
+    ``timeout`` bounds the ping; an engine that answered it gets at least
+    :data:`VERSION_TIMEOUT` for ``/version``, which some engines build slowly.
+    """
     try:
         ping = exchange(endpoint, "GET", "/_ping", timeout=timeout)
         if ping.status != 200:
             return _bad_ping(endpoint, ping.status, ping.reason, ping.body)
-        reply = exchange(endpoint, "GET", "/version", timeout=timeout)
     except TransportError as exc:
         return Attempt(endpoint, False, exc.kind, exc.reason)
+    try:
+        reply = exchange(endpoint, "GET", "/version", timeout=max(timeout, VERSION_TIMEOUT))
+    except TransportError as exc:
+        return Attempt(
+            endpoint, False, exc.kind, f"it answered GET /_ping, but GET /version: {exc.reason}"
+        )
     try:
         version = json.loads(reply.body) if reply.status == 200 else None
     except ValueError:
