@@ -11,8 +11,11 @@ import logging
 
 from labkit.engine.runtime import (
     applets_awk,
+    applets_expr,
     applets_files,
     applets_filters,
+    applets_find,
+    applets_paths,
     applets_system,
     applets_text,
 )
@@ -29,6 +32,9 @@ COMMANDS: dict[str, Applet] = {
     **applets_system.APPLETS,
     **applets_filters.APPLETS,
     **applets_awk.APPLETS,
+    **applets_paths.APPLETS,
+    **applets_find.APPLETS,
+    **applets_expr.APPLETS,
 }
 
 REGULAR_BUILTINS = frozenset({"echo", "printf", "test", "[", "true", "false", "pwd", "kill"})

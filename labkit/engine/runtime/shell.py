@@ -673,24 +673,38 @@ async def sh_applet(ctx: Ctx, argv: list[str]) -> int:
 
 
 async def env_applet(ctx: Ctx, argv: list[str]) -> int:
-    """env [-i] [-u NAME] [NAME=VALUE]... [COMMAND [ARG]...]: print or change the environment."""
+    """env [-i0] [-u NAME]... [-] [NAME=VALUE]... [COMMAND [ARG]...]: print or change the
+    environment."""
     args = argv[1:]
     env = dict(ctx.env)
-    while args:
-        if args[0] in ("-i", "-"):
+    end = "\n"
+    while args and args[0].startswith("-") and args[0] != "--":
+        opt, args = args[0], args[1:]
+        if opt == "-":
             env = {}
-            args = args[1:]
-        elif args[0] == "-u" and len(args) > 1:
-            env.pop(args[1], None)
-            args = args[2:]
-        elif "=" in args[0] and not args[0].startswith("="):
-            name, _, value = args[0].partition("=")
-            env[name] = value
-            args = args[1:]
-        else:
-            break
+            continue
+        for n, ch in enumerate(opt[1:], 1):
+            if ch == "i":
+                env = {}
+            elif ch == "0":
+                end = "\0"
+            elif ch == "u":
+                name = opt[n + 1 :] or (args.pop(0) if args else "")
+                if not name:
+                    ctx.err("env: option requires an argument -- 'u'\n")
+                    return 1
+                env.pop(name, None)
+                break
+            else:
+                ctx.err(f"env: invalid option -- '{ch}'\n")
+                return 1
+    if args[:1] == ["--"]:
+        args = args[1:]
+    while args and "=" in args[0] and not args[0].startswith("="):
+        name, _, value = args.pop(0).partition("=")
+        env[name] = value
     if not args:
-        ctx.out("".join(f"{k}={v}\n" for k, v in env.items()))
+        ctx.out("".join(f"{k}={v}{end}" for k, v in env.items()))
         return 0
     sub = ctx.with_io(env=env)
     path = find_executable(ctx.fs, args[0], env.get("PATH"), ctx.cwd)
