@@ -181,14 +181,8 @@ class _Find:
                 break
             if word == "+" and command and command[-1] == "{}":
                 command.pop()
-                paths: list[str] = []
-                self.batches.append((command, paths))
-
-                async def gathered(v: _Visit) -> bool:
-                    paths.append(v.path)
-                    return True
-
-                return gathered
+                self.batches.append((command, []))
+                return _gather(self.batches[-1][1])
             command.append(word)
         if not command:
             raise UsageError("-exec requires an argument")
@@ -230,6 +224,14 @@ def _either(left: Test, right: Test) -> Test:
     return test
 
 
+def _gather(paths: list[str]) -> Test:
+    async def gathered(v: _Visit) -> bool:
+        paths.append(v.path)
+        return True
+
+    return gathered
+
+
 def _both(left: Test, right: Test) -> Test:
     async def test(v: _Visit) -> bool:
         return await left(v) and await right(v)
@@ -242,7 +244,7 @@ def _child(path: str, name: str) -> str:
 
 
 async def find(ctx: Ctx, argv: list[str]) -> int:
-    """find [-HL] [PATH]... [EXPRESSION]: every path under each PATH that the expression holds for."""
+    """find [-HL] [PATH]... [EXPRESSION]: each path under each PATH the expression holds for."""
     args = argv[1:]
     while args and args[0] in ("-H", "-L"):
         args = args[1:]
