@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the table holds outputs recorded from busybox, kept whole)
 """The applets scripts reach for beyond the filters: tee, basename, dirname, find, expr,
 readlink, realpath, env's options, checksums, base64, rev, nl, tac, mktemp, stat, du, df,
 nproc, free and tar.
@@ -93,6 +94,87 @@ CASES = [
     (
         "env -i nosuch; echo rc=$?",
         "env: can't execute 'nosuch': No such file or directory\nrc=127\n",
+    ),
+    # hostname -i: the name's address in /etc/hosts
+    ("printf '10.1.2.3\\t%s\\n' $(hostname) >> /etc/hosts; hostname -i", "10.1.2.3\n"),
+    # checksums, base64
+    (
+        "cd /tmp; printf 'abc\\n' > f1; printf x > f2; md5sum f1 f2",
+        "0bee89b07a248e27c83fc3d5951213c1  f1\n9dd4e461268c8034f5c8564e155c67a6  f2\n",
+    ),
+    (
+        "echo abc | sha1sum; echo abc | sha256sum",
+        "03cfd743661f07975fa2f1220c5194cbaff48451  -\nedeaaff3f1774ad2888673770c6d64097e391bc362d7d6fb34982ddf0efd18cb  -\n",
+    ),
+    (
+        "cd /tmp; printf 'abc\\n' > f1; sha256sum f1 > sums; sha256sum -c sums; echo rc=$?",
+        "f1: OK\nrc=0\n",
+    ),
+    (
+        "cd /tmp; printf 'abc\\n' > f1; md5sum f1 > sums; echo zz > f1; md5sum -c sums; echo rc=$?",
+        "f1: FAILED\nmd5sum: WARNING: 1 of 1 computed checksums did NOT match\nrc=1\n",
+    ),
+    (
+        "cd /tmp; echo x > f1; md5sum f1 > sums; echo yy > f1; md5sum -c -s sums; echo rc=$?",
+        "rc=1\n",
+    ),
+    ("md5sum /nope; echo rc=$?", "md5sum: can't open '/nope': No such file or directory\nrc=1\n"),
+    ("sha256sum -c /nope; echo rc=$?", "sha256sum: /nope: No such file or directory\nrc=1\n"),
+    ("echo abc | base64; echo YWJjCg== | base64 -d", "YWJjCg==\nabc\n"),
+    (
+        "seq 40 | base64 | base64 -d | tail -1; seq 30 | base64 | head -1",
+        "40\nMQoyCjMKNAo1CjYKNwo4CjkKMTAKMTEKMTIKMTMKMTQKMTUKMTYKMTcKMTgKMTkKMjAKMjEKMjIK\n",
+    ),
+    # rev, nl, tac
+    ("printf 'abc\\nde\\n' | rev", "cba\ned\n"),
+    (
+        "printf 'x\\n\\ny\\n' | nl; printf 'a\\n\\nb\\n' | nl -ba",
+        "     1\tx\n       \n     2\ty\n     1\ta\n     2\t\n     3\tb\n",
+    ),
+    (
+        "printf 'abc\\n' > /tmp/f1; nl -w2 -s: /tmp/f1; nl -v5 -i2 /tmp/f1 /tmp/f1",
+        " 1:abc\n     5\tabc\n     7\tabc\n",
+    ),
+    ("printf 'a\\nb\\nc\\n' | tac; printf 'a\\nb\\nc' | tac; echo", "c\nb\na\ncb\na\n\n"),
+    # mktemp
+    (
+        "f=$(mktemp); test -f $f && echo file; case $f in /tmp/tmp.??????) echo named;; esac",
+        "file\nnamed\n",
+    ),
+    ("d=$(mktemp -d); test -d $d && stat -c %a $d; stat -c %a $(mktemp)", "700\n600\n"),
+    ("f=$(mktemp /tmp/fooXXXXXX); case $f in /tmp/foo??????) echo ok;; esac", "ok\n"),
+    ("mktemp /tmp/foo; echo rc=$?", "mktemp: (null): Invalid argument\nrc=1\n"),
+    # stat
+    (
+        "mkdir -p /tmp/s/d; printf x > /tmp/s/a; cd /tmp/s; stat -c '%n|%s|%a|%A|%U|%G|%u|%g|%F|%b' a d",
+        "a|1|644|-rw-r--r--|root|root|0|0|regular file|8\nd|4096|755|drwxr-xr-x|root|root|0|0|directory|8\n",
+    ),
+    (
+        "cd /tmp; touch e; ln -sf e l; stat -c '%F %N' e l; stat -L -c %F l",
+        "regular empty file e\nsymbolic link 'l' -> 'e'\nregular empty file\n",
+    ),
+    ("stat /nope; echo rc=$?", "stat: can't stat '/nope': No such file or directory\nrc=1\n"),
+    (
+        "printf x > /tmp/a; stat /tmp/a | sed -n '1,2p;4p'",
+        "  File: /tmp/a\n  Size: 1         \tBlocks: 8          IO Block: 4096   regular file\nAccess: (0644/-rw-r--r--)  Uid: (    0/    root)   Gid: (    0/    root)\n",
+    ),
+    ("touch /tmp/a; stat /tmp/a | sed -n '5p' | grep -c '^Access: [0-9-]* [0-9:.]* +0000$'", "1\n"),
+    # du, df, nproc, free
+    (
+        "cd /tmp; mkdir -p du/s; printf x > du/a; head -c 5000 /dev/zero > du/s/b; du du | sort; du -s du; du -sh du; du -k du/a; du -h du/s/b",
+        "12\tdu/s\n20\tdu\n20\tdu\n20.0K\tdu\n4\tdu/a\n8.0K\tdu/s/b\n",
+    ),
+    ("cd /tmp; rm -rf u; mkdir -p u/s; printf x > u/a; du -a u | sort", "12\tu\n4\tu/a\n4\tu/s\n"),
+    ("du /nope; echo rc=$?", "du: /nope: No such file or directory\nrc=1\n"),
+    (
+        "df | head -1; df -h | head -1; df -P / | head -1",
+        "Filesystem           1K-blocks      Used Available Use% Mounted on\nFilesystem                Size      Used Available Use% Mounted on\nFilesystem           1024-blocks    Used Available Capacity Mounted on\n",
+    ),
+    ("df / | awk 'NR==2 {print $NF, ($2 > 0)}'", "/ 1\n"),
+    ("test $(nproc) -ge 1 && echo ok", "ok\n"),
+    (
+        "free | head -1; free | awk 'NR>1 {print $1, NF}'",
+        "              total        used        free      shared  buff/cache   available\nMem: 7\nSwap: 4\n",
     ),
 ]
 

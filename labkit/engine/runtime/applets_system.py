@@ -30,12 +30,28 @@ async def false(ctx: Ctx, argv: list[str]) -> int:
 
 async def hostname(ctx: Ctx, argv: list[str]) -> int:
     """hostname: the container's name (from /etc/hostname, as docker writes it)."""
-    _, args = parse_opts(argv, "sfdi")
+    opts, args = parse_opts(argv, "sfdi")
     if args:
         ctx.err("hostname: sethostname: Operation not permitted\n")
         return 1
-    ctx.out(container_hostname(ctx) + "\n")
+    name = container_hostname(ctx)
+    if opts.get("i"):  # the name's addresses, looked up in /etc/hosts, as busybox prints them
+        found = [row[0] for row in _hosts(ctx) if name in row[1:]]
+        if not found:
+            ctx.err(f"hostname: {name}: Host name lookup failure\n")
+            return 1
+        ctx.out(" ".join(found) + "\n")
+        return 0
+    ctx.out(name + "\n")
     return 0
+
+
+def _hosts(ctx: Ctx) -> list[list[str]]:
+    try:
+        text = ctx.fs.read("/etc/hosts").decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line.split("#")[0].split() for line in text.splitlines() if line.split("#")[0].split()]
 
 
 def container_hostname(ctx: Ctx) -> str:

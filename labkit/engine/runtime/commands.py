@@ -11,6 +11,8 @@ import logging
 
 from labkit.engine.runtime import (
     applets_awk,
+    applets_data,
+    applets_disk,
     applets_expr,
     applets_files,
     applets_filters,
@@ -35,6 +37,8 @@ COMMANDS: dict[str, Applet] = {
     **applets_paths.APPLETS,
     **applets_find.APPLETS,
     **applets_expr.APPLETS,
+    **applets_data.APPLETS,
+    **applets_disk.APPLETS,
 }
 
 REGULAR_BUILTINS = frozenset({"echo", "printf", "test", "[", "true", "false", "pwd", "kill"})
