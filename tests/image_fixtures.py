@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import socket
+import subprocess
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -270,3 +271,21 @@ def wait_until(check, timeout: float = 10.0, interval: float = 0.05) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def busybox_says(real_engine_url: str, scripts: list[str]) -> dict[int, str]:
+    """What the real busybox prints for each script, all run by one ``sh`` in one container on
+    the real engine (the differential half of the applet tests): ``{index: output}``."""
+    ensure_real_busybox(real_engine_url.removeprefix("unix://"))
+    script = "".join(f"echo '### {n}'; {text}\n" for n, text in enumerate(scripts))
+    result = subprocess.run(
+        ["docker", "-H", real_engine_url, "run", "--rm", "-i", "busybox", "sh"],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    parts = result.stdout.split("### ")[1:]
+    return {int(p.split("\n", 1)[0]): p.split("\n", 1)[1] for p in parts}
