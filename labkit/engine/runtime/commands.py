@@ -19,6 +19,7 @@ from labkit.engine.runtime import (
     applets_find,
     applets_paths,
     applets_system,
+    applets_tar,
     applets_text,
 )
 from labkit.engine.runtime.context import Applet, Ctx, UsageError
@@ -39,6 +40,7 @@ COMMANDS: dict[str, Applet] = {
     **applets_expr.APPLETS,
     **applets_data.APPLETS,
     **applets_disk.APPLETS,
+    **applets_tar.APPLETS,
 }
 
 REGULAR_BUILTINS = frozenset({"echo", "printf", "test", "[", "true", "false", "pwd", "kill"})

@@ -186,6 +186,10 @@ class Spot:
         except FileNotFoundError:
             self.write(b"", True, None)
 
+    def utime(self, mtime: float) -> None:
+        """Set the access and modification times of what is here (a link itself)."""
+        os.utime(self.name, (mtime, mtime), dir_fd=self.dir_fd, follow_symlinks=False)
+
     def mkdir(self) -> None:
         """A new directory, owner-only whatever the umask."""
         os.mkdir(self.name, PRIVATE_DIR, dir_fd=self.dir_fd)

@@ -78,6 +78,7 @@ APPLETS: tuple[str, ...] = (
     "stat",
     "tac",
     "tail",
+    "tar",
     "tee",
     "test",
     "top",

@@ -394,6 +394,21 @@ class VFS:
         n = hit.node
         self._put(hit.path, Node(n.kind, mode & 0o7777, n.data, n.mtime))
 
+    def set_mtime(self, path: str, mtime: float) -> None:
+        """Set a path's modification time (the link itself, not what it points at), as
+        ``tar -x`` restores the archive's times."""
+        hit = self._walk(path, follow=False)
+        if hit.host is not None:
+            with hit.host as spot:
+                self._writable(hit, path)
+                self._host(path, lambda: spot.utime(mtime))
+            return
+        if hit.node is None:
+            raise fs_error(errno.ENOENT, path)
+        if hit.path != DEV_NULL:
+            n = hit.node
+            self._put(hit.path, Node(n.kind, n.mode, n.data, mtime))
+
     def remove(self, path: str, recursive: bool = False) -> None:
         """Delete a file or link; a directory only with ``recursive`` (IsADirectoryError else)."""
         hit = self._walk(path, follow=False)
