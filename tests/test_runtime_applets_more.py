@@ -1,7 +1,7 @@
 # ruff: noqa: E501  (the table holds outputs recorded from busybox, kept whole)
 """The applets scripts reach for beyond the filters: tee, basename, dirname, find, expr,
 readlink, realpath, env's options, checksums, base64, rev, nl, tac, mktemp, stat, du, df,
-nproc, free and tar.
+nproc and free (tar has its own file, test_runtime_applets_tar.py).
 
 Each case's expected output is what busybox prints in a real container on dockerd: the
 differential test at the end runs every case there and compares. Every case runs in a

@@ -210,6 +210,8 @@ async def create(run: Run) -> None:
             ctx.fs.write(out_path, b"")  # busybox opens (and truncates) it first
         except OSError as exc:
             raise TarFailed(f"can't open '{target}': {exc.strerror}") from None
+    if compression(run) == "xz":  # busybox's xz applet only decompresses
+        raise TarFailed("busybox can't compress with xz; use -z (gzip) or -j (bzip2)")
     base = base_dir(run)
     if not run.names:
         raise TarFailed("empty archive")
@@ -236,14 +238,14 @@ async def create(run: Run) -> None:
                 if run.flag("v"):
                     verbose_to(member + ("/" if info.kind == "dir" else "") + "\n")
                 await ctx.pause()
-    data = raw.getvalue()
+        end = archive.offset
+    # Two zero blocks end the archive; busybox pads no further (tarfile pads to 10 KiB).
+    data = raw.getvalue()[: end + 2 * tarfile.BLOCKSIZE]
     kind = compression(run)
     if kind == "gz":
         data = gzip.compress(data, mtime=0)
     elif kind == "bz2":
         data = bz2.compress(data)
-    elif kind == "xz":
-        data = lzma.compress(data)
     if out_path is None:
         ctx.out(data)
     else:
