@@ -12,6 +12,7 @@ the archive made with every time at 0.
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -223,6 +224,26 @@ def test_extract_stays_in_the_container() -> None:
     assert (out, err, code) == (b"hi\n", b"", 0)
     assert fs.read("/tmp/o/tmp/w/d/a") == b"hi\n"
     assert not Path("/tmp/o/tmp/w/d/a").exists() and not Path("/tmp/w/d/a").exists()
+
+
+def test_extract_into_a_bind_mount(tmp_path: Path) -> None:
+    """In a bind-mounted folder the members land on the host, with the archive's modes and
+    times; a symlink is made as a link, pointing where the archive says."""
+    from labkit.engine.runtime.rootfs import image_rootfs
+    from labkit.engine.runtime.vfs import VFS
+
+    fs = VFS(image_rootfs("busybox"), binds=[(str(tmp_path), "/data", False)])
+    out, err, code = sh(
+        f"echo {EVIL_TGZ} | base64 -d | tar xzf - -C /data ok.txt abs.txt 2>/dev/null; "
+        "cd /tmp; ln -s ok.txt ln; tar cf - ln | tar xf - -C /data; stat -c '%n %Y' /data/ok.txt",
+        fs=fs,
+    )
+    assert (out, err, code) == (b"/data/ok.txt 0\n", b"", 0)
+    assert (tmp_path / "ok.txt").read_bytes() == b"x\n"
+    assert (tmp_path / "ok.txt").stat().st_mtime == 0
+    assert (tmp_path / "abs.txt").stat().st_mtime == 0
+    assert (tmp_path / "abs.txt").stat().st_mode & 0o777 == 0o755
+    assert os.readlink(tmp_path / "ln") == "ok.txt"
 
 
 @pytest.mark.real_engine
