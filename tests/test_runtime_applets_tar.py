@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -249,21 +248,8 @@ def test_extract_into_a_bind_mount(tmp_path: Path) -> None:
 @pytest.mark.real_engine
 def test_cases_match_busybox_on_dockerd(real_engine_url: str) -> None:
     """Every case above, run by the real busybox in one container on dockerd."""
-    from image_fixtures import ensure_real_busybox
+    from image_fixtures import busybox_says
 
-    socket = real_engine_url.removeprefix("unix://")
-    ensure_real_busybox(socket)
-    script = "".join(f"echo '### {n}'; {wrapped(c)}\n" for n, (c, _e) in enumerate(CASES))
-    result = subprocess.run(
-        ["docker", "-H", real_engine_url, "run", "--rm", "-i", "busybox", "sh"],
-        input=script,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    parts = result.stdout.split("### ")[1:]
-    got = {int(p.split("\n", 1)[0]): p.split("\n", 1)[1] for p in parts}
+    got = busybox_says(real_engine_url, [wrapped(command) for command, _expected in CASES])
     wrong = [(c, e, got.get(n)) for n, (c, e) in enumerate(CASES) if got.get(n) != e]
     assert not wrong, wrong
