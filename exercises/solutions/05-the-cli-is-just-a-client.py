@@ -137,7 +137,7 @@ def serve_engine(socket_path, version, api_version):
         protocol_version = "HTTP/1.1"  # keep-alive, as the docker CLI expects
 
         def answer(self):
-            path = re.sub(r"^/v[0-9.]+/", "/", self.path.split("?")[0])  # /v1.41/version -> /version
+            path = re.sub(r"^/v[0-9.]+/", "/", self.path.split("?")[0])  # /vX.Y/version -> /version
             if path == "/_ping":
                 status, body = 200, b"OK"
             elif path == "/version":
@@ -171,7 +171,7 @@ from http.server import BaseHTTPRequestHandler
 
 
 def serve_engine(socket_path, version, api_version):
-    # Looks the path up as it is: the CLI asks for /v1.41/version, which is not "/version".
+    # Looks the path up as it is: the CLI asks for /vX.Y/version, which is not "/version".
 
     class Engine(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -574,15 +574,15 @@ def _all_names(ctx: CheckContext) -> set[str]:
     hints=(
         "Lesson 05's FakeEngine is most of it: a BaseHTTPRequestHandler with protocol_version "
         "'HTTP/1.1', served by a UnixStreamServer on socket_path with serve_forever().",
-        "The CLI puts a version in front of its paths (GET /v1.41/version): strip a leading "
-        "/vX.Y before you look the path up. It pings first, with HEAD /_ping: answer it too.",
+        "The CLI puts the version it agreed on in front of its paths (GET /vX.Y/version): "
+        "strip a leading /vX.Y before you look the path up. It pings first, with HEAD /_ping: answer it too.",
         "Answer /_ping with the header Api-Version: api_version, and /version with JSON that "
         "has at least Version and ApiVersion; every reply needs its Content-Length (and a "
         "reply to HEAD has no body).",
     ),
     mistakes={
         "version-prefix": (
-            "the CLI puts the API version in front of every path but the ping's (/v1.41/version), "
+            "the CLI puts the API version in front of every path but the ping's (/vX.Y/version), "
             "so strip a leading /vX.Y before you look the path up"
         ),
         "no-version": (

@@ -107,7 +107,7 @@ class Call:
 
     number: int
     request: Request
-    target: str = ""  # as sent: /v1.51/images/json?all=true
+    target: str = ""  # as sent: /vX.Y/images/json?all=true
     curl: str = ""
     sent: bytes = b""
     streaming: bool = False  # the answer may go on for ever

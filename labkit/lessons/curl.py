@@ -50,7 +50,7 @@ def curl_command(
     stream: bool = False,
     show_head: bool = False,
 ) -> str:
-    """``curl --unix-socket /…/engine.sock 'http://localhost/v1.51/images/json?all=true'``.
+    """``curl --unix-socket /…/engine.sock 'http://localhost/vX.Y/images/json?all=true'``.
 
     ``target`` is the request target as sent (version prefix and query included).
     ``stream`` adds ``-N`` so that curl prints each piece as it arrives (events, logs

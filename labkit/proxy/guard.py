@@ -8,7 +8,7 @@ JSON ``message`` saying which request no rule allowed and the rule that would.
 
 Rules are ``METHOD /path/pattern``:
 
-- the version prefix is ignored: ``GET /containers/json`` covers ``/v1.41/containers/json``;
+- the version prefix is ignored: ``GET /containers/json`` covers ``/vX.Y/containers/json``;
 - ``*`` is one path segment (``POST /containers/*/start``), ``**`` any number of them
   (``GET /images/**``), so a rule can be as narrow as one endpoint: ``POST
   /containers/*/exec`` is its own rule, and allowing ``POST /containers/*/start`` does
