@@ -310,13 +310,16 @@ class Build:
             out.append((key, value))
         return out
 
-    def _cached(self, parent: Image, key: str) -> Image | None:
+    def _use_cache(self, parent: Image, key: str) -> bool:
+        """dockerd's cache: a child of ``parent`` made by this same step (``key``) becomes the
+        step's result; False when there is none, or ``nocache``."""
         if self.options.nocache:
-            return None
+            return False
         for image in self.engine.images.images.values():
             if image.parent == parent.id and image.own and image.own.get("cache") == key:
-                return image
-        return None
+                self._result = image
+                return True
+        return False
 
     async def _step(
         self, inst: Instruction, image: Image, cfg: dict[str, Any], args: dict[str, str]
@@ -351,9 +354,7 @@ class Build:
     ) -> AsyncIterator[dict[str, Any]]:
         created_by = f"/bin/sh -c #(nop) {'' if inst.name == 'WORKDIR' else ' '}{shown}"
         key = f"{created_by}\n{_cfg_key(cfg)}"
-        cached = self._cached(image, key)
-        if cached is not None:
-            self._result = cached
+        if self._use_cache(image, key):
             yield stream(" ---> Using cache\n")
             return
         body = self._body(image, cfg, ["/bin/sh", "-c", "#(nop) ", shown])
@@ -399,9 +400,7 @@ class Build:
         prefix = f"|{len(used)} " + " ".join(f"{k}={v}" for k, v in used) + " " if used else ""
         created_by = prefix + " ".join(argv)
         key = f"{created_by}\n{_cfg_key(cfg)}"
-        cached = self._cached(image, key)
-        if cached is not None:
-            self._result = cached
+        if self._use_cache(image, key):
             yield stream(" ---> Using cache\n")
             return
         body = self._body(image, cfg, argv)
@@ -481,9 +480,7 @@ class Build:
         kind = "multi" if len(sources) > 1 else "file" if single and one_file else "dir"
         created_by = f"/bin/sh -c #(nop) {inst.name} {kind}:{digest.hexdigest()} in {dest} "
         key = f"{created_by}\n{_cfg_key(cfg)}"
-        cached = self._cached(image, key)
-        if cached is not None:
-            self._result = cached
+        if self._use_cache(image, key):
             yield stream(" ---> Using cache\n")
             return
         body = self._body(
