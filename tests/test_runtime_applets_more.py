@@ -134,6 +134,10 @@ CASES = [
         " 1:abc\n     5\tabc\n     7\tabc\n",
     ),
     ("printf 'a\\nb\\nc\\n' | tac; printf 'a\\nb\\nc' | tac; echo", "c\nb\na\ncb\na\n\n"),
+    (
+        "echo a | nl -i x; echo $?; du -d x /tmp; echo $?",
+        "nl: invalid number 'x'\n1\ndu: invalid number 'x'\n1\n",
+    ),
     # mktemp
     (
         "f=$(mktemp); test -f $f && echo file; case $f in /tmp/tmp.??????) echo named;; esac",

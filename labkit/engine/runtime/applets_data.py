@@ -9,7 +9,15 @@ import hashlib
 import re
 
 from labkit.engine.runtime.applets_text import read_operand
-from labkit.engine.runtime.context import Applet, Ctx, UsageError, decode, encode, parse_opts
+from labkit.engine.runtime.context import (
+    Applet,
+    Ctx,
+    UsageError,
+    decode,
+    encode,
+    parse_opts,
+    to_int,
+)
 
 _WRAP = 76
 
@@ -115,10 +123,10 @@ async def nl(ctx: Ctx, argv: list[str]) -> int:
     """nl [-b STYLE] [-i N] [-s SEP] [-v N] [-w N] [FILE]...: number the lines."""
     opts, names = parse_opts(argv, "p", "bisvwnlh")
     style = str(opts.get("b", "t"))
-    step = int(str(opts.get("i", 1)))
-    number = int(str(opts.get("v", 1)))
+    step = to_int(str(opts.get("i", 1)))
+    number = to_int(str(opts.get("v", 1)))
     sep = str(opts.get("s", "\t"))
-    width = int(str(opts.get("w", 6)))
+    width = to_int(str(opts.get("w", 6)))
     status = 0
     for operand in names or ["-"]:
         try:

@@ -15,7 +15,7 @@ import string
 import time
 
 from labkit.engine.runtime.applets_files import mode_string
-from labkit.engine.runtime.context import Ctx, UsageError, parse_opts
+from labkit.engine.runtime.context import Ctx, UsageError, parse_opts, to_int
 from labkit.engine.runtime.vfs import Stat
 
 _KINDS = {"file": "regular file", "dir": "directory", "link": "symbolic link"}
@@ -152,7 +152,7 @@ async def du(ctx: Ctx, argv: list[str]) -> int:
     """du [-ahsk] [-d N] [FILE]...: disk use of each directory (KiB)."""
     opts, names = parse_opts(argv, "ahskmcxHLl", "d")
     status = 0
-    depth_limit = 0 if opts.get("s") else (int(str(opts["d"])) if "d" in opts else 1 << 30)
+    depth_limit = 0 if opts.get("s") else (to_int(str(opts["d"])) if "d" in opts else 1 << 30)
     grand = 0
 
     def show(kib: int, path: str) -> None:
