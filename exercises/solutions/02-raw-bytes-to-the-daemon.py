@@ -115,6 +115,19 @@ def decode_chunked(body):
         data += body[start : start + size]
         pos = start + size + 2
 
+# %% 02.4 wrong: chunked-size-decimal
+def decode_chunked(body):
+    # The same mistake without the try: int() raises at the first size with a letter in it.
+    data, pos = b"", 0
+    while True:
+        end = body.index(b"\r\n", pos)
+        size = int(body[pos:end].split(b";")[0])
+        if size == 0:
+            return data
+        start = end + 2
+        data += body[start : start + size]
+        pos = start + size + 2
+
 # %% 02.5 solution
 def read_reply(sock):
     """One whole reply from `sock`: (status, headers, body), reading no further than its end."""

@@ -205,8 +205,11 @@ def check_no_host(ctx: CheckContext, predicted: Any) -> str:
     ),
 )
 def check_decode_chunked(ctx: CheckContext, decode_chunked: Any) -> str:
+    # Sizes 1 to 9 read the same in decimal and hex; 26 to 31 are 1a to 1f, so a decimal
+    # reading always goes wrong at the fourth chunk, whatever the random draw.
     pieces = [ctx.token(ctx.randint(1, 9)).encode() for _ in range(3)]
-    pieces += [ctx.token(ctx.randint(16, 40)).encode() for _ in range(2)]
+    pieces.append(ctx.token(ctx.randint(26, 31)).encode())
+    pieces.append(ctx.token(ctx.randint(16, 40)).encode())
     pieces.append(ctx.token(ctx.randint(160, 300)).encode())
     body = b"".join(
         f"{len(p):x}{';note=1' if i == 1 else ''}\r\n".encode() + p + b"\r\n"
@@ -214,7 +217,15 @@ def check_decode_chunked(ctx: CheckContext, decode_chunked: Any) -> str:
     )
     body += b"0\r\n\r\n"
     want = b"".join(pieces)
-    got = ctx.call(decode_chunked, body, what="decode_chunked(body)")
+    try:
+        got = ctx.call(decode_chunked, body, what="decode_chunked(body)")
+    except NotYet as not_yet:
+        if "with base 10" in not_yet.message:
+            raise NotYet(
+                f"{not_yet.message}: a chunk size is hexadecimal, so read it with int(text, 16)",
+                "chunked-size-decimal",
+            ) from None
+        raise
     expect_type(got, bytes, "decode_chunked(body)")
     if got == want:
         return f"decode_chunked() joined {len(pieces)} chunks of random sizes (hex) correctly"
