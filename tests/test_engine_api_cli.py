@@ -96,6 +96,51 @@ def test_state_survives_an_engine_restart(lab_engine) -> None:
     assert docker(lab_engine, "images", "-q").stdout.strip() != ""
 
 
+def test_restart_policies_bring_containers_back_when_the_engine_restarts(lab_engine) -> None:
+    """As dockerd 20.10 did here when it was stopped and started again (tried by hand)."""
+    docker(lab_engine, "pull", "busybox")
+
+    def run(name: str, policy: str, *then: str) -> None:
+        docker(
+            lab_engine, "run", "-d", "--restart", policy, "--name", name, "busybox", "sleep", "300"
+        )
+        if then:
+            docker(lab_engine, *then, name)
+
+    run("always", "always")
+    run("always-stopped", "always", "stop", "-t", "1")
+    run("always-killed", "always", "kill")
+    run("unless", "unless-stopped")
+    run("unless-stopped", "unless-stopped", "stop", "-t", "1")
+    run("failure", "on-failure")
+    run("plain", "no")
+    docker(lab_engine, "run", "--restart", "on-failure", "--name", "ok", "busybox", "true")
+    docker(lab_engine, "create", "--restart", "always", "--name", "never", "busybox", "true")
+    again = ["run", "-d", "--restart", "on-failure:1", "--name", "spent", "busybox", "sh", "-c"]
+    docker(lab_engine, *again, "exit 3")
+    for _ in range(200):  # until its one retry is spent
+        spent = docker(lab_engine, "inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "spent")
+        if spent.stdout.split() == ["exited", "1"]:
+            break
+        time.sleep(0.05)
+    lab_engine.restart()
+    shown = docker(lab_engine, "inspect", "-f", "{{.Name}} {{.State.Status}} {{.RestartCount}}",
+                   "always", "always-stopped", "always-killed", "unless", "unless-stopped",
+                   "failure", "plain", "ok", "never", "spent").stdout  # fmt: skip
+    assert shown.split("\n")[:-1] == [
+        "/always running 0",
+        "/always-stopped running 0",  # always: even one the user stopped
+        "/always-killed running 0",
+        "/unless running 0",
+        "/unless-stopped exited 0",  # the user stopped it: it stays stopped
+        "/failure running 0",  # the engine's stop ended it with a signal: a failure
+        "/plain exited 0",
+        "/ok exited 0",  # it succeeded
+        "/never created 0",  # never started: no policy applies yet
+        "/spent exited 1",  # its one retry was spent
+    ]
+
+
 def test_a_killed_engine_comes_back_with_running_containers_exited_255(lab_engine) -> None:
     docker(lab_engine, "pull", "busybox")
     docker(lab_engine, "run", "-d", "--name", "busy", "busybox", "sleep", "300")

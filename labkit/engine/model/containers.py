@@ -42,7 +42,6 @@ class Container:
         self.warnings: list[str] = []  # what create warned about (its reply's Warnings)
         self.restart_timer: asyncio.TimerHandle | None = None  # a restart policy's next start
         self.backoff = 0.0  # seconds before the next restart (dockerd's restart manager)
-        self.manually_stopped = False  # stopped or killed by the user: no policy restarts it
         self.health: Any = None  # the healthcheck monitor's task while it runs
 
     # identity ----------------------------------------------------------------------
@@ -78,6 +77,17 @@ class Container:
     @property
     def argv(self) -> list[str]:
         return [self.doc["path"], *self.doc["args"]] if self.doc["path"] else []
+
+    @property
+    def manually_stopped(self) -> bool:
+        """Stopped or killed by the user: no policy restarts it until the engine restarts
+        (then only ``always`` does). Kept in the record, as dockerd keeps
+        HasBeenManuallyStopped, since it decides what comes back after a restart."""
+        return bool(self.doc.get("manually_stopped"))
+
+    @manually_stopped.setter
+    def manually_stopped(self, value: bool) -> None:
+        self.doc["manually_stopped"] = value
 
     @property
     def tty(self) -> bool:

@@ -118,6 +118,7 @@ class Engine:
         self._reclaim_handle: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
+        self.closing = False  # close() has begun: what ends now is not restarted
         self._process_class: Any = None
         store.on_flush = self._logs_stored
         # Objects dropped from memory in the current transaction, to put back on a rollback.
@@ -266,6 +267,7 @@ class Engine:
         clock.advance_past(store.latest_time())
         engine = cls(home, store, clock, None if seed is None else str(seed), limits)
         engine._load()
+        engine._start_by_policy()
         return engine
 
     def _load(self) -> None:
@@ -309,10 +311,41 @@ class Engine:
         for c in stale:
             self._destroy_now(c)
 
+    def _start_by_policy(self) -> None:
+        """What dockerd does as it starts: containers whose restart policy says so run again.
+
+        As moby's restore: one that was started before, with ``always`` (even if the user
+        stopped it), ``unless-stopped`` (unless the user did), or ``on-failure`` after a
+        non-zero exit within its retry count; the start resets the count. One that cannot
+        start keeps the error, and the engine opens anyway."""
+        for c in list(self.containers.values()):
+            if c.running or c.removed or not self._restarts_on_open(c):
+                continue
+            try:
+                self.start_container(c)
+            except (ApiError, StateNotSaved) as exc:
+                log.warning("restarting container %s as the engine opened: %s", c.short, exc)
+
+    def _restarts_on_open(self, c: Container) -> bool:
+        if not c.state.get("StartedAt"):
+            return False  # created and never started: no policy applies yet
+        policy = hostconfig.restart_policy(c.doc["host_config"])
+        name = policy["Name"]
+        if name == "always":
+            return True
+        if name == "unless-stopped":
+            return not c.manually_stopped
+        if name == "on-failure":
+            most = policy["MaximumRetryCount"]
+            under = not most or c.doc.get("restart_count", 0) < most
+            return c.state["ExitCode"] != 0 and under
+        return False
+
     async def close(self) -> None:
         """Stop what runs, as dockerd does on shutdown (SIGTERM: exit 143), and close the db."""
         if self.closed:
             return
+        self.closing = True
         for c in list(self.containers.values()):
             self._cancel_restart(c)
             health.stop(c)
@@ -1181,7 +1214,7 @@ class Engine:
         10 s or more); a container the user stopped or killed is not restarted."""
         policy = hostconfig.restart_policy(c.doc["host_config"])
         name = policy["Name"]
-        if name == "no" or self.closed or c.stopping or c.removing or c.removed:
+        if name == "no" or self.closing or c.stopping or c.removing or c.removed:
             return None
         if c.manually_stopped:
             return None
@@ -1198,7 +1231,7 @@ class Engine:
     def _auto_restart(self, c: Container) -> None:
         """A restart policy's start; if it fails, the container stays exited with the error."""
         c.restart_timer = None
-        if self.closed or c.removed or c.status != "restarting":
+        if self.closing or c.removed or c.status != "restarting":
             return
         try:
             self.start_container(c, auto=True)
@@ -1362,15 +1395,14 @@ class Engine:
         """SIGTERM (or the stop signal), then SIGKILL after ``timeout`` seconds (the
         container's StopTimeout, else 10)."""
         if c.status == "restarting" and c.process is None:  # between two runs
-            c.state["Status"] = "exited"
+            c.state["Status"], c.manually_stopped = "exited", True
             try:
                 with self.store.tx():
                     self._save(c)
             except StateNotSaved:
-                c.state["Status"] = "restarting"
+                c.state["Status"], c.manually_stopped = "restarting", False
                 raise
             self._cancel_restart(c)
-            c.manually_stopped = True
             self.note("container", "stop", c.id, c.event_attributes())
             return
         if not c.running or c.process is None:
