@@ -22,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +205,10 @@ def run_one(n: int, rounds: int) -> dict[str, object]:
     finally:
         print(f"{n} learners: stopping the hub and removing the accounts ...", flush=True)
         if hub is not None:
+            kept = Path(tempfile.gettempdir()) / f"labkit-bench-hub-{n}.log"
+            with contextlib.suppress(OSError):
+                shutil.copyfile(hub.log, kept)
+                print(f"{n} learners: the hub's log is kept at {kept}", flush=True)
             hub.stop()
         accounts.remove()
     return row

@@ -271,3 +271,62 @@ def test_the_matcher_holds_back_a_partial_sequence_and_gives_it_back() -> None:
     assert m.feed(b"z\x01xq") == (b"z", True)
     # as in moby/term, the byte that breaks a match is not tried as a new start
     assert DetachMatcher().feed(b"\x10\x10\x11") == (b"\x10\x10\x11", False)
+
+
+def _slow_first_read(sock_path: Path, target: str, body: object) -> tuple[bytes, bytes]:
+    """Ask for an upgrade, then wait before reading, as a client on a busy machine does:
+    (what the first read returns, everything after it)."""
+    import socket
+    import time
+
+    data = json.dumps(body).encode()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(20)
+        sock.connect(str(sock_path))
+        sock.sendall(
+            f"POST /v1.41{target} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode()
+            + data
+        )
+        time.sleep(0.5)  # ten times the pause that used to stand in for the client's reading
+        first = sock.recv(65536)
+        rest = b""
+        while not rest.endswith(b"early\n"):
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            rest += piece
+    return first, rest
+
+
+@pytest.mark.lab_engine
+@pytest.mark.parametrize("route", ["exec", "attach"])
+def test_a_slow_clients_first_read_is_the_head_alone(lab_engine_session, route: str) -> None:
+    """docker-py reads the 101 head through a buffered file and the output from the raw
+    socket, so output that comes with the head is lost (the SDK's exec_run once returned
+    nothing on a loaded machine). The lab engine sends output only once the client has read
+    the head, however long it takes; dockerd only happens to be slower to start."""
+    sock = Path(lab_engine_session.socket)
+    pull_busybox(sock)
+    name = f"lkd-{unique_token()}-slow"
+    cid = run_container(sock, name, Cmd=["sh", "-c", "echo early; sleep 60"])
+    try:
+        _check_slow_first_read(sock, cid, route)
+    finally:
+        remove(sock, [name])
+
+
+def _check_slow_first_read(sock: Path, cid: str, route: str) -> None:
+    if route == "exec":
+        status, reply = api(
+            sock, "POST", f"/containers/{cid}/exec",
+            {"Cmd": ["echo", "early"], "AttachStdout": True, "AttachStderr": True},
+        )  # fmt: skip
+        assert status == 201, reply
+        first, rest = _slow_first_read(sock, f"/exec/{reply['Id']}/start", {"Detach": False})
+    else:
+        first, rest = _slow_first_read(
+            sock, f"/containers/{cid}/attach?logs=1&stream=1&stdout=1", {}
+        )
+    assert first.startswith(b"HTTP/1.1 101 UPGRADED\r\n") and first.endswith(b"\r\n\r\n"), first
+    assert demux(rest) == (b"early\n", b"")

@@ -169,6 +169,11 @@ class StreamReply:
     headers: Mapping[str, str] | None = None
 
 
+# At most this many seconds between a stream's 101 head and its first output, waiting for
+# the client to read the head alone (see Hijacked.until_read).
+HEAD_WAIT = 5.0
+
+
 class Hijacked(Protocol):
     """The raw two-way stream after a ``101 UPGRADED`` (or a 200 raw stream)."""
 
@@ -178,6 +183,9 @@ class Hijacked(Protocol):
     def write(self, data: bytes) -> None: ...
 
     async def drain(self) -> None: ...
+
+    async def until_read(self, limit: float) -> None:
+        """Wait (at most ``limit`` seconds) until the client has read all sent so far."""
 
     def close(self) -> None: ...
 

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import socket
+import struct
 import sys
+import termios
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
@@ -324,6 +327,19 @@ class _Message:
     chunked: bool = False
 
 
+# Seconds a hijacked stream waits after its head on TCP, where the client's reading is unseen.
+TCP_HEAD_PAUSE = 0.05
+
+
+def unread_by_peer(sock: socket.socket) -> int:
+    """Bytes sent on a Unix socket that the peer has not read yet (0 if it cannot be told)."""
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return struct.unpack("i", raw)[0]
+
+
 class RawSession:
     """The two-way byte stream of a hijacked connection (``replies.Hijacked``)."""
 
@@ -368,6 +384,25 @@ class RawSession:
 
     async def drain(self) -> None:
         await self._proto.drain()
+
+    async def until_read(self, limit: float) -> None:
+        """Wait until the client has read what was sent, at most ``limit`` seconds.
+
+        docker-py reads a 101 head through a buffered file and the stream after it from the
+        raw socket: bytes that reach the client with the head are lost. On a Unix socket the
+        kernel says how much the client has not yet read (SIOCOUTQ); elsewhere (TCP, where
+        it counts unacknowledged bytes instead) a short pause stands in, as dockerd's own
+        start-up time does."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        sock = self._proto.transport.get_extra_info("socket")
+        if sock is None or sock.family != socket.AF_UNIX:
+            await asyncio.sleep(min(limit, TCP_HEAD_PAUSE))
+            return
+        while not self.closed and loop.time() < deadline:
+            if self._proto.transport.get_write_buffer_size() == 0 and not unread_by_peer(sock):
+                return
+            await asyncio.sleep(0.002)
 
     def close(self) -> None:
         self._proto.close()

@@ -24,6 +24,7 @@ from labkit.engine.model.output import (
     relay,
 )
 from labkit.engine.replies import (
+    HEAD_WAIT,
     RAW_STREAM_TYPE,
     ApiError,
     EmptyReply,
@@ -254,6 +255,7 @@ async def attach_container(req: Request, id: str) -> Reply:
     async def session(conn: Hijacked) -> None:
         reader: asyncio.Task[None] | None = None
         try:
+            await conn.until_read(HEAD_WAIT)  # the head alone, as for exec (see there)
             if upto is not None:
                 streams = _streams(want_out, want_err)
                 pieces = _log_pieces(engine, c, (0, 0), upto, streams, None, None, tty, False)

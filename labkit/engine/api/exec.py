@@ -21,6 +21,7 @@ from labkit.engine.model.output import (
 from labkit.engine.model.signals import SIGKILL
 from labkit.engine.model.validate import EXEC_CONFIG, EXEC_START, check
 from labkit.engine.replies import (
+    HEAD_WAIT,
     ApiError,
     EmptyReply,
     Hijacked,
@@ -43,10 +44,6 @@ async def create_exec(req: Request, id: str) -> Reply:
             raise ApiError(500, f"Invalid escape keys ({body['DetachKeys']}) provided") from None
     exec_ = engine.create_exec(c, body, ref=id)
     return JSONReply({"Id": exec_.id}, 201)
-
-
-# Seconds between an exec's 101 head and its first output (see start_exec's session).
-HEAD_GRACE = 0.05
 
 
 async def start_exec(req: Request, id: str) -> Reply:
@@ -106,8 +103,9 @@ async def start_exec(req: Request, id: str) -> Reply:
         try:
             # Let the 101 head travel alone: docker-py reads it through a buffered file and
             # then reads the raw socket, so output in the same read as the head is lost.
-            # dockerd never sends that early (starting a process takes it tens of ms).
-            await asyncio.sleep(HEAD_GRACE)
+            # dockerd never sends that early (starting a process takes it tens of ms); a
+            # client slowed by a busy machine is waited for.
+            await conn.until_read(HEAD_WAIT)
             await relay(conn, queue, tty, want_out, want_err)
             if reader is not None and reader.done() and exec_.forced_exit is not None:
                 # dockerd 20.10 to 28 report a detach from an exec as this failure (their
