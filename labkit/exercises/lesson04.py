@@ -302,7 +302,9 @@ def _relabel(ctx: CheckContext, miss: NotYet, tap: EngineTap, want: tuple[str, i
     },
 )
 def check_run(ctx: CheckContext, run: Any) -> str:
-    words = [ctx.token(ctx.randint(4, 10)) for _ in range(3)]
+    # The first word also finds the learner's container among all of the engine's (and
+    # removes it at the end): long enough that no stranger's command holds it by chance.
+    words = [ctx.token(ctx.randint(12, 16)), *(ctx.token(ctx.randint(4, 10)) for _ in range(2))]
     code = ctx.randint(1, 120)
     command = ["sh", "-c", f"echo {words[0]}; echo {words[1]} {words[2]}; exit {code}"]
     ctx.later(_remove_leftovers, ctx, words[0])
