@@ -49,9 +49,12 @@ COURSE = "ipc-lab-course"  # the repository an nbgitpuller link names
 
 PROBE = """\
 import json, os
+from ipykernel.connect import get_connection_info
 from labkit.engine import control
+wire = get_connection_info(unpack=True)
 print(json.dumps({"lab_engine": lab.is_lab_engine, "docker_host": lab.docker_host,
-                  "pid": control.read_pid(control.engine_home()), "uid": os.getuid()}))
+                  "pid": control.read_pid(control.engine_home()), "uid": os.getuid(),
+                  "kernel_transport": wire["transport"], "kernel_ip": wire["ip"]}))
 """
 CHECK = """\
 from labkit.exercises import check, progress
@@ -269,6 +272,12 @@ def test_each_learner_runs_lesson_00_on_an_engine_of_their_own(classroom: Classr
         assert (workspace / "lessons/00-start-here.ipynb").is_file()
         assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
         assert any("the lab engine" in text for text in learner.outputs)
+        # the kernel talks to its server over Unix sockets in the learner's private runtime
+        # folder: no loopback port another account could connect to, or collide with
+        assert probe["kernel_transport"] == "ipc", probe
+        runtime = Path(probe["kernel_ip"]).parent
+        assert runtime.is_relative_to(account.home), probe
+        assert stat.S_IMODE(runtime.stat().st_mode) & 0o077 == 0, oct(runtime.stat().st_mode)
     assert len(sockets) == 3
 
 
