@@ -261,6 +261,8 @@ def test_each_learner_runs_lesson_00_on_an_engine_of_their_own(classroom: Classr
         status = Path(f"/proc/{probe['pid']}/status").read_text()
         real_uid = next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:"))
         assert int(real_uid) == account.uid  # the engine runs as the learner, unprivileged
+        stat_fields = Path(f"/proc/{probe['pid']}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(stat_fields[16]) > 0  # and nicer than the hub (labkit_singleuser.NICENESS)
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(10)
             s.connect(str(path))

@@ -5,13 +5,15 @@ arguments for ``jupyterhub-singleuser``. It
 
 1. brings the lab's lessons and exercises into the learner's workspace (``labkit workspace
    sync``: new files added, untouched ones refreshed, the learner's changes never overwritten);
-2. runs ``jupyterhub-singleuser``, passing on the signals the hub uses to stop it;
+2. runs ``jupyterhub-singleuser`` (a little nicer than the hub: see NICENESS), passing on the
+   signals the hub uses to stop it;
 3. when that server ends (stopped by the learner, an admin or the idle culler), stops the
    learner's lab engine, which runs in a session of its own and would otherwise outlive it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,7 +23,15 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
+# Learners' servers, kernels and engines run a little nicer than the hub and its proxy: when a
+# whole class starts at once the CPUs are full for minutes, and the hub's own requests (adding
+# each server to the proxy, answering logins) must not wait behind a hundred JupyterLabs.
+NICENESS = 5
+
+
 def main(argv: list[str]) -> int:
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     workspace = Path(os.environ.get("LABKIT_WORKSPACE") or "~/docker-ipc-lab").expanduser()
     synced = subprocess.run([str(BIN / "labkit"), "workspace", "sync"], check=False)
     if synced.returncode != 0:  # the learner still gets a server, and the log says why
