@@ -615,6 +615,14 @@ def test_update_changes_restart_policy_and_resources(target: Target, names: Name
     assert failed.returncode != 0 and "sometimes" in failed.stderr
 
 
+def test_a_default_containers_one_network_is_the_bridge(target: Target, names: Names) -> None:
+    """The CLI names the default mode's endpoint "default"; dockerd files it under bridge."""
+    name = names.container("net")
+    ok(target, "create", "--name", name, "busybox", "true")
+    shown = "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}"
+    assert inspect(target, name, shown) == "bridge"
+
+
 def test_top_lists_the_process(target: Target, names: Names) -> None:
     name = names.container("top")
     run_detached(target, name, "sleep", "60")

@@ -48,6 +48,9 @@ def initial(host_config: dict[str, Any], networking: Any) -> dict[str, dict[str,
     name = mode_network(host_config)
     configs = (networking or {}).get("EndpointsConfig") if isinstance(networking, dict) else None
     configs = configs if isinstance(configs, dict) else {}
+    # The docker CLI names the default mode's endpoint "default"; dockerd files it under the
+    # network that mode means, so inspect shows "bridge" alone.
+    configs = {("bridge" if key == "default" else key): value for key, value in configs.items()}
     out = {name: kept(configs.get(name))}
     if not name.startswith("container:") and name not in ("host", "none"):
         for other, settings in configs.items():
