@@ -680,6 +680,39 @@ def test_events_since_until(target: Target, names: Names) -> None:
     assert _is_subsequence(["create", "start", "die", "destroy"], actions), actions
 
 
+def test_a_container_joins_its_networks_as_it_starts_and_leaves_after_it_dies(
+    target: Target, names: Names
+) -> None:
+    net, other = names.network("n1"), names.network("n2")
+    for network in (net, other):
+        ok(target, "network", "create", network)
+    name = names.container("joins")
+    since = unix_time_arg(engine_now_ns(target.socket))
+    ok(target, "create", "--name", name, "--network", net, "busybox", "true")
+    ok(target, "network", "connect", other, name)  # not running: no event yet
+    cid = inspect(target, name, "{{.Id}}")
+    ok(target, "start", "-a", name)
+    ok(target, "rm", name)
+    until = unix_time_arg(engine_now_ns(target.socket))
+    window = ["--since", since, "--until", until]
+    shown = "{{.Actor.Attributes.container}}|{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"
+    rows = [row.split("|") for row in ok(target, "events", *window, "--format", shown).split("\n")]
+    mine = [
+        what
+        for joined, what in (row for row in rows if len(row) == 2)
+        if (joined == cid or what.endswith(f" {name}"))
+        and what.split()[1] in ("connect", "disconnect", "start", "die")
+    ]
+    assert mine == [
+        f"network connect {net}",
+        f"network connect {other}",
+        f"container start {name}",
+        f"container die {name}",
+        f"network disconnect {net}",
+        f"network disconnect {other}",
+    ], rows
+
+
 def test_events_json_format(target: Target, names: Names) -> None:
     name = names.container("evj")
     since = unix_time_arg(engine_now_ns(target.socket))

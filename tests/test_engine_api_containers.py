@@ -154,6 +154,9 @@ class FakeConn:
     async def drain(self) -> None:
         await asyncio.sleep(0)
 
+    async def until_read(self, limit: float) -> None:
+        await asyncio.sleep(0)  # this client reads everything at once
+
     def close(self) -> None:
         self._closed = True
 

@@ -1014,6 +1014,7 @@ class Engine:
                 if c.config.get("Healthcheck") and health.probe_argv(c.config, []) is not None:
                     health.reset(c.state)
                 self._save(c)
+                self._network_events(c, "connect")
                 self.events.emit("container", "start", c.id, c.event_attributes())
         except StateNotSaved:
             memory.parent = None  # it never ran: what it counted leaves the engine's total
@@ -1193,6 +1194,7 @@ class Engine:
                         log.exception("saving container %s's files failed", c.short)
                 self._save(c)
                 self.events.emit("container", "die", c.id, c.event_attributes(exitCode=str(code)))
+                self._network_events(c, "disconnect")
         except StateNotSaved as exc:
             log.warning("container %s exited (%d); saving that failed, retrying: %s",
                         c.short, code, exc.message)  # fmt: skip
@@ -1207,6 +1209,19 @@ class Engine:
         if delay is not None and not c.removed:
             loop = asyncio.get_running_loop()
             c.restart_timer = loop.call_later(delay, self._auto_restart, c)
+
+    def _network_events(self, c: Container, action: str) -> None:
+        """dockerd's ``connect`` to each of a container's networks as it starts, and
+        ``disconnect`` after it dies (none for a container that shares another's network)."""
+        for name in endpoints.attached(c.doc):
+            if name.startswith("container:"):
+                continue
+            try:
+                network = self.networks.get(name)
+            except NotFound:  # an endpoint an older record named "default"
+                continue
+            attrs = {"container": c.id, "name": network.name, "type": network.driver}
+            self.events.emit("network", action, network.id, attrs)
 
     def _restart_delay(self, c: Container, code: int) -> float | None:
         """Seconds until a restart policy starts ``c`` again, or None: moby's restart
