@@ -520,6 +520,70 @@ def test_stop_start_restart_kill_wait(target: Target, names: Names) -> None:
     assert inspect(target, name, "{{.State.Status}} {{.State.ExitCode}}") == "exited 137"
 
 
+def stop_events(target: Target, name: str, since: str) -> list[str]:
+    """What the engine logged for ``name`` since then: ``action signal`` per event."""
+    until = unix_time_arg(engine_now_ns(target.socket))
+    fmt = '{{.Action}} {{index .Actor.Attributes "signal"}}'
+    out = ok(target, "events", "--since", since, "--until", until,
+             "--filter", f"container={name}", "--format", fmt)  # fmt: skip
+    return [row.strip() for row in out.splitlines() if not row.startswith("exec_")]
+
+
+@pytest.mark.parametrize("command", [["sleep", "60"], ["sh", "-c", "sleep 60"]])
+def test_stop_waits_for_a_pid_1_that_ignores_sigterm(
+    target: Target, names: Names, command: list[str]
+) -> None:
+    """The container's command is pid 1: SIGTERM, for which it has no handler, never reaches
+    it, so stop waits its timeout and kills (137), and says so in its events."""
+    name = names.container("pid1")
+    run_detached(target, name, *command)
+    since = unix_time_arg(engine_now_ns(target.socket))
+    ok(target, "stop", "-t", "1", name)
+    assert inspect(target, name, "{{.State.ExitCode}}") == "137"
+    events = stop_events(target, name, since)
+    assert events == ["kill 15", "kill 9", "die", "stop"], events
+
+
+def test_kill_with_sigterm_leaves_pid_1_running(target: Target, names: Names) -> None:
+    name = names.container("term")
+    run_detached(target, name, "sleep", "60")
+    assert ok(target, "kill", "-s", "TERM", name).strip() == name
+    assert inspect(target, name, "{{.State.Status}}") == "running"
+    ok(target, "kill", name)
+    assert ok(target, "wait", name) == "137\n"
+
+
+def test_docker_init_passes_sigterm_on(target: Target, names: Names) -> None:
+    """``--init``: docker-init is pid 1 and forwards SIGTERM to the command, which dies of it."""
+    name = names.container("init")
+    ok(target, "run", "-d", "--init", "--name", name, "busybox", "sleep", "60")
+    ok(target, "stop", "-t", "10", name)
+    assert inspect(target, name, "{{.State.ExitCode}}") == "143"
+
+
+def test_a_shell_that_traps_sigterm_stops_its_own_way(target: Target, names: Names) -> None:
+    """The trap runs once the sleep in progress ends, well within the 10 s timeout."""
+    name = names.container("trap")
+    script = 'trap "echo bye; exit 0" TERM; echo up; while :; do sleep 1; done'
+    run_detached(target, name, "sh", "-c", script)
+    assert wait_until(lambda: ok(target, "logs", name) == "up\n", timeout=30)
+    ok(target, "stop", "-t", "10", name)
+    assert inspect(target, name, "{{.State.ExitCode}}") == "0"
+    assert ok(target, "logs", name) == "up\nbye\n"
+
+
+def test_a_trap_waits_for_the_command_in_progress(target: Target, names: Names) -> None:
+    """``docker kill -s TERM`` (the API's 204): the trap runs after ``sleep 2``, $? kept;
+    ``kill $$`` from inside reaches the trap too."""
+    name = names.container("later")
+    script = 'trap "echo t" TERM; echo up; sleep 2; echo st=$?; kill $$; echo end'
+    run_detached(target, name, "sh", "-c", script)
+    assert wait_until(lambda: ok(target, "logs", name) == "up\n", timeout=30)
+    ok(target, "kill", "-s", "TERM", name)
+    assert ok(target, "wait", name) == "0\n"
+    assert ok(target, "logs", name) == "up\nt\nst=0\nt\nend\n"
+
+
 def test_kill_a_stopped_container_fails(target: Target, names: Names) -> None:
     name = names.container("dead")
     ok(target, "run", "--name", name, "busybox", "echo", "x")

@@ -342,7 +342,14 @@ class Engine:
         return False
 
     async def close(self) -> None:
-        """Stop what runs, as dockerd does on shutdown (SIGTERM: exit 143), and close the db."""
+        """Stop what runs and close the db.
+
+        dockerd's shutdown stops each container as ``docker stop`` does: SIGTERM, and SIGKILL
+        after its stop timeout (10 s) if it still runs, as a pid 1 without a handler for
+        SIGTERM does (``sleep``: exit 137). The lab engine records the same exit codes without
+        the wait: what SIGTERM ends (a program under docker-init) exits 143, and SIGKILL
+        follows at once for the rest, which dockerd would have given their timeout (a shell
+        that traps TERM ends 137 here, its own way there: docs/differential.md)."""
         if self.closed:
             return
         self.closing = True
@@ -352,6 +359,7 @@ class Engine:
             if c.process is not None and c.running:
                 with contextlib.suppress(Exception):
                     c.process.signal(SIGTERM)
+                    c.process.signal(SIGKILL)  # a no-op where SIGTERM already ends it
         pending = [t for t in self._tasks if not t.done()]
         if pending:
             await asyncio.wait(pending, timeout=2)
@@ -995,7 +1003,12 @@ class Engine:
             clock=self.clock.time,
             on_output=lambda stream, data: self._output(c, stream, data),
             ps=lambda: self._ps_rows(c),
-            **self._process_extras(memory, lambda: self._throttle(c), groups),
+            **self._process_extras(
+                memory,
+                lambda: self._throttle(c),
+                groups,
+                pid1=not c.doc["host_config"].get("Init"),  # else docker-init is pid 1
+            ),
         )
         # Saved first: if the store cannot take "running", nothing runs (a rollback).
         try:
@@ -1040,14 +1053,14 @@ class Engine:
             c.health = health.start(self, c)
 
     def _process_extras(
-        self, memory: Any, throttle: Any, groups: tuple[int, ...] = ()
+        self, memory: Any, throttle: Any, groups: tuple[int, ...] = (), pid1: bool = False
     ) -> dict[str, Any]:
-        """``memory``, ``throttle`` and ``groups`` for the process class, if it takes them
-        (a test's stand-in may not)."""
+        """``memory``, ``throttle``, ``groups`` and ``pid1`` for the process class, if it
+        takes them (a test's stand-in may not)."""
         import inspect
 
         params = inspect.signature(self.process_class).parameters
-        extras = {"memory": memory, "throttle": throttle, "groups": groups}
+        extras = {"memory": memory, "throttle": throttle, "groups": groups, "pid1": pid1}
         return {name: value for name, value in extras.items() if name in params}
 
     def _ps_rows(self, c: Container) -> list[tuple[int, str, str]]:

@@ -16,6 +16,8 @@ import time
 
 from labkit.engine.runtime.context import Ctx, UsageError, parse_opts, to_int
 from labkit.engine.runtime.programs import find_executable
+from labkit.engine.runtime.signals import SIGTERM
+from labkit.engine.runtime.signals import number as signal_number
 
 KERNEL_RELEASE_FALLBACK = "6.6.0-labkit"
 
@@ -268,23 +270,24 @@ SIGNALS = {
 
 
 async def kill(ctx: Ctx, argv: list[str]) -> int:
-    """kill [-SIG] PID...: checks the pids exist; signals between simulated processes are not sent.
+    """kill [-SIG] PID...: checks the pids exist; only pid 1's handlers (a ``trap`` of the
+    container's shell) are run, other signals between simulated processes are not sent.
 
     (Signalling pid 1 from inside does nothing on a real container either: the kernel protects
-    a namespace's init from signals it has no handler for.)
+    a namespace's init from signals it has no handler for, SIGKILL included.)
     """
     args = argv[1:]
     if args and args[0] == "-l":
         ctx.out(" ".join(SIGNALS) + "\n")
         return 0
+    signum: int | None = SIGTERM
     if args and args[0] == "-s" and len(args) > 1:
-        args = args[2:]
+        signum, args = signal_number(args[1]), args[2:]
     elif args and args[0].startswith("-") and len(args[0]) > 1:
-        sig = args[0][1:].upper().removeprefix("SIG")
-        if not sig.isdigit() and sig not in SIGNALS:
-            ctx.err(f"sh: kill: bad signal name '{args[0][1:]}'\n")
+        signum, args = signal_number(args[0][1:]), args[1:]
+        if signum is None:
+            ctx.err(f"sh: kill: bad signal name '{argv[1][1:]}'\n")
             return 1
-        args = args[1:]
     if not args:
         raise UsageError("usage: kill [-SIG] PID...")
     known = {pid for pid, _, _ in ctx.sys.process_rows()}
@@ -296,6 +299,8 @@ async def kill(ctx: Ctx, argv: list[str]) -> int:
         elif int(arg) not in known:
             ctx.err(f"sh: can't kill pid {arg}: No such process\n")
             status = 1
+        elif int(arg) == 1 and ctx.sys.deliver is not None and signum in ctx.sys.handlers:
+            ctx.sys.deliver(signum)
     return status
 
 

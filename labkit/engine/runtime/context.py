@@ -47,6 +47,15 @@ class System:
     stdin: InStream | None = None  # the process's own stdin (an interactive shell reads it)
     children: dict[int, Child] = field(default_factory=dict)
     on_interrupt: Callable[[], None] | None = None  # set by an interactive shell (tty Ctrl-C)
+    # The signals the process's program catches or ignores (``trap``), each with the
+    # function called when it comes; any other signal has its default action.
+    handlers: dict[int, Callable[[int], None]] = field(default_factory=dict)
+    # Sends a signal to this process (``kill`` of pid 1 from inside); None where the
+    # process is not its container's pid 1.
+    deliver: Callable[[int], None] | None = None
+    # On a terminal, the programs a shell runs in the foreground: a Ctrl-C there ends them
+    # (each is cancelled, its value the signal) even where the shell itself catches it.
+    foreground: dict[asyncio.Future, int] = field(default_factory=dict)
     jobs: set[asyncio.Future] = field(default_factory=set)  # background `cmd &` tasks
     # Awaited at every scheduling point (sleeps, long loops): it blocks while the
     # container is paused (``docker pause``), the way the cgroup freezer stops a process,

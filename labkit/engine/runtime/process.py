@@ -9,6 +9,11 @@ the host.
 Exit codes are the ones a real container gives: the program's status, 127 when the command
 is not found, and 128+N when signal N ended it (143 for ``docker stop``'s SIGTERM, 137 for
 SIGKILL, 130 for Ctrl-C).
+
+A container's main process is pid 1 of its PID namespace (``pid1=True``), and Linux does not
+deliver to a namespace's init any signal it has no handler for, SIGKILL and SIGSTOP from
+outside excepted: ``busybox sleep`` as pid 1 ignores ``docker stop``'s SIGTERM, which then
+waits its timeout and kills (137). A shell's ``trap`` is such a handler.
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ from labkit.engine.runtime.context import DEFAULT_PATH, Ctx, PsRows, System
 from labkit.engine.runtime.memory import Memory, MemoryAccount, OutOfMemory
 from labkit.engine.runtime.programs import find_executable
 from labkit.engine.runtime.shell import exec_program, run_argv
+from labkit.engine.runtime.signals import SIGINT, SIGKILL, SIGQUIT, SIGSTOP
 from labkit.engine.runtime.streams import SIGPIPE_EXIT, CallbackOut, InStream, PipeClosed
 from labkit.engine.runtime.tty import LineDiscipline
 from labkit.engine.runtime.vfs import VFS, normpath
 
-SIGINT, SIGQUIT, SIGKILL, SIGTERM = 2, 3, 9, 15
 # Signals whose default action is not to end a process (0 only checks it exists).
 IGNORED_SIGNALS = frozenset({0, 17, 18, 19, 20, 21, 22, 23, 28})
 
@@ -52,7 +57,9 @@ class Process:
     ``memory`` (the container's :class:`~labkit.engine.runtime.memory.MemoryAccount`: going
     over it ends this process as an OOM kill, exit 137, ``oom_killed``), ``throttle`` (awaited
     at every scheduling point: the model's back-pressure while this process's output waits
-    for its readers).
+    for its readers), ``pid1`` (it is its container's main process, pid 1 of the PID
+    namespace: signals it has no handler for are not delivered, SIGKILL excepted; an exec,
+    or the command under ``docker run --init``'s docker-init, is not).
     """
 
     def __init__(
@@ -74,12 +81,14 @@ class Process:
         memory: MemoryAccount | None = None,
         throttle: Callable[[], Awaitable[None]] | None = None,
         groups: tuple[int, ...] = (),
+        pid1: bool = False,
     ) -> None:
         if not argv:
             raise ValueError("a process needs a command: argv is empty")
         self.argv = list(argv)
         self.pid = next(_PIDS) if pid is None else pid
         self.tty = tty
+        self.pid1 = pid1
         self.cwd = normpath(cwd or "/")
         self.exit_code: int | None = None
         self.started_at: float | None = None
@@ -106,6 +115,8 @@ class Process:
             stdin=self.stdin,
             memory=Memory(memory, self.oom_kill) if memory is not None else None,
         )
+        if pid1:
+            self.sys.deliver = self.signal
         self.env = self._environment(env)
         self._on_output = on_output
         self._on_exit = on_exit
@@ -157,21 +168,35 @@ class Process:
                 self.stdin.push_eof()
             elif self.sys.on_interrupt is not None:
                 self.sys.on_interrupt()  # an interactive shell stops its running command
-            else:
-                self.signal(SIGINT if kind == "intr" else SIGQUIT)
+            else:  # the terminal signals its whole foreground: the program and its commands
+                signum = SIGINT if kind == "intr" else SIGQUIT
+                for command in list(self.sys.foreground):
+                    self.sys.foreground[command] = signum
+                    command.cancel()
+                self.signal(signum)
 
     def close_stdin(self) -> None:
         """End of input: reads see EOF (the model calls this at start when no stdin is attached)."""
         self.stdin.close()
 
     def signal(self, signum: int) -> None:
-        """Deliver a signal: most end the process at once with exit code 128+signum.
+        """Deliver a signal: the program's handler if it has one (a shell's ``trap``), else
+        most end the process at once with exit code 128+signum; pid 1 ignores them.
 
         A frozen (paused) process only feels SIGKILL; other signals wait for the thaw."""
-        if signum in IGNORED_SIGNALS or self.exit_code is not None:
+        if signum == 0 or self.exit_code is not None:
             return
         if self.frozen and signum != SIGKILL:
             self._held_signals.append(signum)
+            return
+        if signum not in (SIGKILL, SIGSTOP):
+            handler = self.sys.handlers.get(signum)
+            if handler is not None:
+                handler(signum)
+                return
+            if self.pid1:  # the kernel spares a PID namespace's init what it does not handle
+                return
+        if signum in IGNORED_SIGNALS:
             return
         if self._task is None:
             self._finish(128 + signum)

@@ -17,7 +17,8 @@ import asyncio
 import fnmatch
 import logging
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 from labkit.engine.runtime.commands import (
     COMMANDS,
@@ -111,6 +112,7 @@ class Shell(Builtins):
         self.pid = pid
         self.status = 0
         self.interactive = False
+        self.in_background = False  # a `cmd &` job: a terminal's Ctrl-C does not reach it
         self.last_bg: str | None = None
         self._io: IO | None = None
         self._sub_status: int | None = None
@@ -119,6 +121,13 @@ class Shell(Builtins):
         self._prompt_out: Out | None = None
         self._owned = set()
         self._var_memory = sys.memory.hold() if sys.memory is not None else None
+        self.traps = {}
+        self.main = pid == 1  # the process's own shell, not a child sh (see Builtins)
+        self.catches_int = False
+        self._caught = []
+        self._in_trap = False
+        self._interruptible = None
+        self._trap_view = None
         self.export("PATH", self.vars.get("PATH", DEFAULT_PATH))
         self.export("PWD", cwd)
         self.export("SHLVL", str(int_or_zero(self.vars.get("SHLVL", "0")) + 1))
@@ -165,6 +174,7 @@ class Shell(Builtins):
         io = self._io or IO(InStream(closed=True), NullOut(), NullOut())
         capture = CaptureOut(self.sys.memory)
         sub = self.subshell()
+        sub._trap_view = self.traps  # ash lists the shell's own traps in $(trap)
         self._sub_status = await sub.run_text(src, IO(io.stdin, capture, io.stderr))
         if self.sys.memory is not None:
             self.sys.memory.check(len(capture.data))  # the text made from it
@@ -181,6 +191,12 @@ class Shell(Builtins):
         sub._fg = None
         sub._loops = 0
         sub._owned = set()
+        sub.traps = {n: action for n, action in self.traps.items() if not action}  # ignored stay
+        sub.main = False
+        sub._caught = []
+        sub._in_trap = False
+        sub._interruptible = None
+        sub._trap_view = None
         sub._var_memory = self.sys.memory.hold() if self.sys.memory is not None else None
         return sub
 
@@ -207,13 +223,18 @@ class Shell(Builtins):
             self.error(io, f"syntax error: {exc}")
             return 2
         try:
-            return await self.run_seq(tree, io)
+            code = await self.run_seq(tree, io)
         except ShellExit as exc:
-            return exc.code
+            code = exc.code
+        return await self.exit_trap(code, io)
 
     async def run_stdin(self, io: IO, prompt: bool) -> int:
         """Read commands from stdin line by line until end-of-file (a bare ``sh``)."""
+        return await self.exit_trap(await self._read_commands(io, prompt), io)
+
+    async def _read_commands(self, io: IO, prompt: bool) -> int:
         self.interactive = prompt
+        self.take_signals()
         outer = self.sys.on_interrupt  # a shell started from an interactive shell hands it back
         if prompt:
             self.sys.on_interrupt = self._interrupt
@@ -310,6 +331,8 @@ class Shell(Builtins):
         if node.negate:
             status = int(status == 0)
         self.status = status
+        if self._caught:
+            await self.run_traps(io)
         return status
 
     async def _pipe(self, cmds: list, io: IO) -> int:
@@ -361,6 +384,7 @@ class Shell(Builtins):
     def _background(self, andor: AndOr, io: IO) -> None:
         """``cmd &``: run in a subshell task with stdin at end-of-file; ``$!`` is its pid."""
         sub = self.subshell()
+        sub.in_background = True
         child = self.sys.spawn(["sh"])
         self.last_bg = str(child.pid)
         quiet = IO(InStream(closed=True), io.stdout, io.stderr)
@@ -402,10 +426,12 @@ class Shell(Builtins):
         if isinstance(cmd, Group):
             if not cmd.subshell:
                 return await self.run_seq(cmd.body, io)
+            sub = self.subshell()
             try:
-                return await self.subshell().run_seq(cmd.body, io)
+                code = await sub.run_seq(cmd.body, io)
             except ShellExit as exc:
-                return exc.code
+                code = exc.code
+            return await sub.exit_trap(code, io)
         if isinstance(cmd, If):
             for cond, body in cmd.arms:
                 if await self.run_seq(cond, io) == 0:
@@ -488,8 +514,11 @@ class Shell(Builtins):
             return self._sub_status or 0
         return await self.invoke(argv, assigns, io2)
 
-    async def invoke(self, argv: list[str], assigns: list[tuple[str, str]], io: IO) -> int:
-        """Run one command: a shell builtin, an ash builtin applet, or a program on $PATH."""
+    async def invoke(
+        self, argv: list[str], assigns: list[tuple[str, str]], io: IO, replace: bool = False
+    ) -> int:
+        """Run one command: a shell builtin, an ash builtin applet, or a program on $PATH
+        (``replace``: ``exec``'s, in this shell's process rather than a child of its own)."""
         name = argv[0]
         builtin = BUILTINS.get(name)
         if builtin is not None:
@@ -505,7 +534,23 @@ class Shell(Builtins):
         if path is None:
             self.error(io, f"{name}: not found")
             return 127
-        return await exec_program(ctx, argv, path)
+        if self.sys.tty and not self.in_background and not replace:
+            return await self._terminal_child(exec_program(ctx, argv, path))
+        return await exec_program(ctx, argv, path, spawn=not replace)
+
+    async def _terminal_child(self, program: Coroutine[Any, Any, int]) -> int:
+        """A program in the terminal's foreground: a Ctrl-C typed there ends it (130),
+        whatever the shell that runs it does with its own SIGINT."""
+        task = asyncio.ensure_future(program)
+        self.sys.foreground[task] = 0
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            signum = self.sys.foreground.pop(task, 0)
+        return 128 + signum if task.cancelled() else task.result()
 
     # ----- redirections ------------------------------------------------------------------
 
@@ -634,6 +679,8 @@ async def run_script(ctx: Ctx, argv: list[str], path: str) -> int:
                 return 127
             return await exec_program(ctx, [interp, *line[1:2], argv[0], *argv[1:]], found)
     shell = Shell(ctx.sys, ctx.env, ctx.cwd, arg0=argv[0], args=argv[1:], pid=ctx.pid)
+    shell.catches_int = True
+    shell.take_signals()
     return await shell.run_text(text, IO(ctx.stdin, ctx.stdout, ctx.stderr))
 
 
@@ -658,6 +705,8 @@ async def sh_applet(ctx: Ctx, argv: list[str]) -> int:
             return 2
         shell.arg0 = args[1] if len(args) > 1 else argv[0]
         shell.args = args[2:]
+        shell.catches_int = True
+        shell.take_signals()
         return await shell.run_text(args[0], io)
     if args and "s" not in flags:
         try:
@@ -666,6 +715,8 @@ async def sh_applet(ctx: Ctx, argv: list[str]) -> int:
             ctx.err(f"sh: can't open '{args[0]}': {exc.strerror}\n")
             return 2
         shell.arg0, shell.args = args[0], args[1:]
+        shell.catches_int = True
+        shell.take_signals()
         return await shell.run_text(text, io)
     shell.args = args
     on_terminal = ctx.sys.tty and ctx.stdin is ctx.sys.stdin and isinstance(ctx.stdout, CallbackOut)

@@ -10,18 +10,23 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from labkit.engine.runtime.commands import REGULAR_BUILTINS
 from labkit.engine.runtime.context import System, decode, encode
 from labkit.engine.runtime.memory import Held
 from labkit.engine.runtime.programs import find_executable
 from labkit.engine.runtime.shell_parse import Seq, ShellSyntaxError, parse
+from labkit.engine.runtime.signals import SIGINT, SIGKILL, SIGQUIT, SIGSTOP, SIGTERM
+from labkit.engine.runtime.signals import name as signal_name
+from labkit.engine.runtime.signals import number as signal_number
 from labkit.engine.runtime.streams import InStream, Out
 from labkit.engine.runtime.vfs import VFS, normpath
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
+
+T = TypeVar("T")
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -61,7 +66,19 @@ class Builtins:
     cwd: str
     args: list[str]
     status: int
+    interactive: bool
     _loops: int
+    # Signals (``trap``): each trap's commands by number (0 is EXIT; "" ignores it). Only
+    # the process's own shell (``main``: not a subshell, not a child ``sh``) is signalled:
+    # its handlers are the process's, and a caught signal waits in ``_caught`` until the
+    # command in progress ends, as ash runs traps between commands.
+    traps: dict[int, str]
+    main: bool
+    catches_int: bool  # ``sh -c`` and scripts: SIGINT ends the shell after its command
+    _caught: list[int]
+    _in_trap: bool
+    _interruptible: asyncio.Future | None
+    _trap_view: dict[int, str] | None  # $(trap) lists its parent's traps
 
     @property
     def fs(self) -> VFS:
@@ -98,8 +115,135 @@ class Builtins:
     def run_seq(self, seq: Seq, io: IO) -> Awaitable[int]:
         raise NotImplementedError
 
-    def invoke(self, argv: list[str], assigns: list[tuple[str, str]], io: IO) -> Awaitable[int]:
+    def invoke(
+        self, argv: list[str], assigns: list[tuple[str, str]], io: IO, replace: bool = False
+    ) -> Awaitable[int]:
         raise NotImplementedError
+
+    # ----- signals -----------------------------------------------------------------------
+
+    def take_signals(self) -> None:
+        """Install this shell's own handlers, as ash does at start: an interactive shell
+        ignores TERM and QUIT (and INT from ``kill``: a terminal's Ctrl-C has its own way);
+        ``sh -c`` and scripts catch INT."""
+        if not self.main:
+            return
+        for signum in (SIGINT, SIGTERM, SIGQUIT):
+            self._set_handler(signum)
+
+    def _set_handler(self, signum: int) -> None:
+        if not self.main or signum in (0, SIGKILL, SIGSTOP):  # those two cannot be caught
+            return
+        action = self.traps.get(signum)
+        if action == "" or (action is None and self.interactive and signum <= SIGQUIT):
+            self.sys.handlers[signum] = ignore_signal
+        elif action is not None or (signum == SIGINT and self.catches_int):
+            self.sys.handlers[signum] = self._signalled
+        else:
+            self.sys.handlers.pop(signum, None)
+
+    def drop_handlers(self) -> None:
+        """``exec``: the new program starts with default handlers, ignored signals kept."""
+        if self.main:
+            kept = {s: h for s, h in self.sys.handlers.items() if h is ignore_signal}
+            self.sys.handlers.clear()
+            self.sys.handlers.update(kept)
+            self.main = False
+
+    def _signalled(self, signum: int) -> None:
+        """A caught signal came: ``read`` and ``wait`` give way to it at once, anything
+        else finishes first."""
+        self._caught.append(signum)
+        if self._interruptible is not None:
+            self._interruptible.cancel()
+
+    async def until_signal(self, aw: Awaitable[T]) -> T | None:
+        """``aw``'s result, or None if a caught signal came first."""
+        if not self.main:
+            return await aw
+        task = asyncio.ensure_future(aw)
+        self._interruptible = task
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            self._interruptible = None
+        return None if task.cancelled() else task.result()
+
+    async def run_traps(self, io: IO) -> None:
+        """Run the traps of the signals that came (between two commands); $? is kept."""
+        if self._in_trap:
+            return
+        self._in_trap = True
+        try:
+            while self._caught:
+                signum = self._caught.pop(0)
+                action = self.traps.get(signum)
+                if action is None and signum == SIGINT and not self.interactive:
+                    raise ShellExit(128 + SIGINT)
+                if action:
+                    status = self.status
+                    await self._trap_action(action, io)
+                    self.status = status
+        finally:
+            self._in_trap = False
+
+    async def exit_trap(self, code: int, io: IO) -> int:
+        """The shell ends with ``code``: its EXIT trap runs first, and may change it."""
+        action = self.traps.pop(0, None)
+        if not action:
+            return code
+        self.status = code
+        try:
+            await self._trap_action(action, io)
+        except ShellExit as exc:
+            return exc.code
+        return code
+
+    async def _trap_action(self, action: str, io: IO) -> None:
+        try:
+            tree = parse(action)
+        except ShellSyntaxError as exc:
+            self.error(io, f"syntax error: {exc}")
+            raise ShellExit(2) from None
+        await self.run_seq(tree, io)
+
+    async def _trap(self, argv: list[str], io: IO) -> int:
+        """trap [ACTION SIGNAL...]: set (``-`` resets, ``""`` ignores) or list the traps."""
+        args = argv[1:]
+        if args[:1] == ["--"]:
+            args = args[1:]
+        elif args and args[0].startswith("-") and args[0] != "-":
+            self.error(io, f"trap: illegal option {args[0]}")
+            if self.interactive:
+                return 2
+            raise ShellExit(2)
+        if not args:
+            traps = self.traps if self._trap_view is None else self._trap_view
+            for signum in sorted(traps):
+                quoted = _quote(traps[signum])
+                io.stdout.write(encode(f"trap -- {quoted} {signal_name(signum)}\n"))
+            return 0
+        action: str | None = None
+        if len(args) > 1 and not args[0].isdigit():  # a number first: reset them all
+            action, args = args[0], args[1:]
+        if action == "-":
+            action = None
+        status = 0
+        for spec in args:
+            signum = signal_number(spec)
+            if signum is None:
+                self.error(io, f"trap: {spec}: invalid signal specification")
+                status = 1
+                continue
+            if action is None:
+                self.traps.pop(signum, None)
+            else:
+                self.traps[signum] = action
+            self._set_handler(signum)
+        return status
 
     async def _cd(self, argv: list[str], io: IO) -> int:
         args = [a for a in argv[1:] if a not in ("-L", "-P")]
@@ -188,7 +332,9 @@ class Builtins:
             elif flag == "-p" and args:
                 io.stderr.write(encode(args.pop(0)))
         names = args or ["REPLY"]
-        line = await io.stdin.readline()
+        line = await self.until_signal(io.stdin.readline())
+        if line is None:  # a trapped signal came
+            return 1
         text = decode(line).rstrip("\n")
         if not raw:
             text = re.sub(r"\\(.)", r"\1", text)
@@ -201,12 +347,13 @@ class Builtins:
     async def _exec(self, argv: list[str], io: IO) -> int:
         if len(argv) == 1:
             return 0
-        raise ShellExit(await self.invoke(argv[1:], [], io))
+        self.drop_handlers()
+        raise ShellExit(await self.invoke(argv[1:], [], io, replace=True))
 
     async def _wait(self, argv: list[str], io: IO) -> int:
         jobs = list(self.sys.jobs)
-        if jobs:
-            await asyncio.wait(jobs)
+        if jobs and await self.until_signal(asyncio.wait(jobs)) is None:
+            return 128 + self._caught[-1]  # a trapped signal came
         return 0
 
     async def _jump(self, argv: list[str], io: IO) -> int:
@@ -255,12 +402,6 @@ class Builtins:
             return status
         return await self.invoke(args, [], io) if args else 0
 
-    async def _trap(self, argv: list[str], io: IO) -> int:
-        if len(argv) == 1:
-            return 0
-        self.error(io, "trap: signal handlers are not simulated by labkit's shell")
-        return 1
-
 
 BUILTINS = {
     "cd": Builtins._cd,
@@ -281,6 +422,10 @@ BUILTINS = {
     "command": Builtins._command,
     "trap": Builtins._trap,
 }
+
+
+def ignore_signal(signum: int) -> None:
+    """The handler of a signal the shell ignores (SIG_IGN)."""
 
 
 def int_or_zero(text: str) -> int:
