@@ -150,6 +150,21 @@ def test_exec_gives_the_new_program_default_handlers() -> None:
     assert scenario(go()) == (True, 137)
 
 
+def test_an_interactive_shell_ignores_sigterm_even_where_it_is_not_pid_1() -> None:
+    """``docker exec -it c sh``: ash ignores TERM and QUIT when interactive."""
+
+    async def go():
+        proc, _, rec = make(["sh"], tty=True)
+        proc.start()
+        await rec.until(b"/ # ")
+        proc.signal(15)
+        proc.signal(3)
+        proc.feed_stdin(b"exit 4\r")
+        return await proc.wait()
+
+    assert scenario(go()) == 4
+
+
 @pytest.mark.parametrize(
     ("script", "code", "output"),
     [

@@ -679,8 +679,7 @@ async def run_script(ctx: Ctx, argv: list[str], path: str) -> int:
                 return 127
             return await exec_program(ctx, [interp, *line[1:2], argv[0], *argv[1:]], found)
     shell = Shell(ctx.sys, ctx.env, ctx.cwd, arg0=argv[0], args=argv[1:], pid=ctx.pid)
-    shell.catches_int = True
-    shell.take_signals()
+    shell.take_signals(catch_int=True)
     return await shell.run_text(text, IO(ctx.stdin, ctx.stdout, ctx.stderr))
 
 
@@ -705,8 +704,7 @@ async def sh_applet(ctx: Ctx, argv: list[str]) -> int:
             return 2
         shell.arg0 = args[1] if len(args) > 1 else argv[0]
         shell.args = args[2:]
-        shell.catches_int = True
-        shell.take_signals()
+        shell.take_signals(catch_int=True)
         return await shell.run_text(args[0], io)
     if args and "s" not in flags:
         try:
@@ -715,8 +713,7 @@ async def sh_applet(ctx: Ctx, argv: list[str]) -> int:
             ctx.err(f"sh: can't open '{args[0]}': {exc.strerror}\n")
             return 2
         shell.arg0, shell.args = args[0], args[1:]
-        shell.catches_int = True
-        shell.take_signals()
+        shell.take_signals(catch_int=True)
         return await shell.run_text(text, io)
     shell.args = args
     on_terminal = ctx.sys.tty and ctx.stdin is ctx.sys.stdin and isinstance(ctx.stdout, CallbackOut)

@@ -122,10 +122,11 @@ class Builtins:
 
     # ----- signals -----------------------------------------------------------------------
 
-    def take_signals(self) -> None:
+    def take_signals(self, catch_int: bool = False) -> None:
         """Install this shell's own handlers, as ash does at start: an interactive shell
         ignores TERM and QUIT (and INT from ``kill``: a terminal's Ctrl-C has its own way);
-        ``sh -c`` and scripts catch INT."""
+        ``sh -c`` and scripts (``catch_int``) catch INT."""
+        self.catches_int = catch_int
         if not self.main:
             return
         for signum in (SIGINT, SIGTERM, SIGQUIT):
@@ -135,7 +136,8 @@ class Builtins:
         if not self.main or signum in (0, SIGKILL, SIGSTOP):  # those two cannot be caught
             return
         action = self.traps.get(signum)
-        if action == "" or (action is None and self.interactive and signum <= SIGQUIT):
+        own = signum in (SIGINT, SIGTERM, SIGQUIT)
+        if action == "" or (action is None and self.interactive and own):
             self.sys.handlers[signum] = ignore_signal
         elif action is not None or (signum == SIGINT and self.catches_int):
             self.sys.handlers[signum] = self._signalled
