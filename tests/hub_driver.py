@@ -126,9 +126,12 @@ class Accounts:
         self.groups.append(name)
         return name
 
-    def add(self, suffix: str, groups: Iterable[str] = ()) -> Account:
+    def add(self, suffix: str, groups: Iterable[str] = (), home_suffix: str = "") -> Account:
+        """A learner account; ``home_suffix`` lengthens its home's name (/home/NAME-SUFFIX)."""
         name = f"{NAME_PREFIX}{self.tag}{suffix}"
         argv = ["useradd", "--create-home", "--key", "HOME_MODE=0700", "--shell", "/bin/bash"]
+        if home_suffix:
+            argv += ["--home-dir", f"/home/{name}-{home_suffix}"]
         argv += ["--comment", f"{MARK} pid {os.getpid()}", "--user-group"]
         if groups:
             argv += ["--groups", ",".join(groups)]

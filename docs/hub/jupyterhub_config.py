@@ -74,7 +74,8 @@ c.Spawner.cpu_limit = 1.0
 # A kernel left idle for 30 minutes is shut down inside the server (its variables go, the
 # notebook file stays): a learner who wanders off gives memory back. A new kernel may take more
 # than the default minute to answer while a whole class starts at once on a few CPUs.
-# Kernels talk to their server over Unix sockets in the learner's private runtime folder, not
+# Kernels talk to their server over Unix sockets in the learner's private runtime folder (a
+# short path that labkit_singleuser.py makes: a socket's path must fit in 107 bytes), not
 # over loopback TCP ports: a hundred kernels starting at once picked the same free port (one
 # kernel died of "Address already in use" at 100 learners, bench/README.md), and a loopback
 # port is one every account on the machine can connect to.

@@ -5,8 +5,9 @@ arguments for ``jupyterhub-singleuser``. It
 
 1. brings the lab's lessons and exercises into the learner's workspace (``labkit workspace
    sync``: new files added, untouched ones refreshed, the learner's changes never overwritten);
-2. runs ``jupyterhub-singleuser`` (a little nicer than the hub: see NICENESS), passing on the
-   signals the hub uses to stop it;
+2. runs ``jupyterhub-singleuser`` (a little nicer than the hub: see NICENESS; with a short
+   private runtime folder: see short_runtime_dir), passing on the signals the hub uses to stop
+   it;
 3. when that server ends (stopped by the learner, an admin or the idle culler), stops the
    learner's lab engine, which runs in a session of its own and would otherwise outlive it.
 """
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -29,6 +32,16 @@ BIN = Path(sys.executable).parent
 NICENESS = 5
 
 
+def short_runtime_dir() -> Path:
+    """A private folder with a short path for Jupyter's runtime files.
+
+    Kernels talk to their server over Unix sockets in it (jupyterhub_config.py), and a socket's
+    path must fit in 107 bytes: under a home such as /home/firstname.lastname the usual
+    ~/.local/share/jupyter/runtime leaves too little, and the kernel dies of "File name too
+    long". mkdtemp's folder is new, 0700 and unguessably named: nobody else can make it first."""
+    return Path(tempfile.mkdtemp(prefix="jupyter-"))
+
+
 def main(argv: list[str]) -> int:
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
@@ -37,7 +50,9 @@ def main(argv: list[str]) -> int:
     if synced.returncode != 0:  # the learner still gets a server, and the log says why
         print("labkit-singleuser: the workspace could not be brought up to date", file=sys.stderr)
     workspace.mkdir(parents=True, exist_ok=True, mode=0o700)
-    server = subprocess.Popen([str(BIN / "jupyterhub-singleuser"), *argv])
+    runtime = short_runtime_dir()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+    server = subprocess.Popen([str(BIN / "jupyterhub-singleuser"), *argv], env=env)
 
     def forward(signum: int, _frame: object) -> None:
         server.send_signal(signum)
@@ -45,6 +60,7 @@ def main(argv: list[str]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
     code = server.wait()
+    shutil.rmtree(runtime, ignore_errors=True)
     try:
         subprocess.run([str(BIN / "labkit"), "engine", "stop"], check=False, timeout=30)
     except subprocess.TimeoutExpired:
