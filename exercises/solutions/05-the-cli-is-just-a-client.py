@@ -8,7 +8,7 @@ mistakes people really make.
 
 # %% 05.1 solution
 def api_version_used(transcript):
-    """The API version the client used in this transcript, e.g. "1.41"."""
+    """The API version the client used in this transcript: the X.Y of its /vX.Y/ paths."""
     for exchange in transcript:
         if exchange.api_version:  # the ping has none: its path is just /_ping
             return exchange.api_version
@@ -31,7 +31,7 @@ def api_version_used(transcript):
 
 # %% 05.2 solution
 def start_request(transcript):
-    """The request that started the container, e.g. "POST /v1.41/containers/<id>/start"."""
+    """The request that started the container: "POST /vX.Y/containers/<id>/start", as sent."""
     start = transcript.first("POST", "/containers/{id}/start")
     return f"{start.method} {start.path}"
 

@@ -329,17 +329,12 @@ class Engine:
     def _restarts_on_open(self, c: Container) -> bool:
         if not c.state.get("StartedAt"):
             return False  # created and never started: no policy applies yet
-        policy = hostconfig.restart_policy(c.doc["host_config"])
-        name = policy["Name"]
-        if name == "always":
-            return True
-        if name == "unless-stopped":
-            return not c.manually_stopped
-        if name == "on-failure":
-            most = policy["MaximumRetryCount"]
-            under = not most or c.doc.get("restart_count", 0) < most
-            return c.state["ExitCode"] != 0 and under
-        return False
+        return hostconfig.policy_restarts(
+            c.doc["host_config"],
+            c.state["ExitCode"],
+            c.manually_stopped,
+            c.doc.get("restart_count", 0),
+        )
 
     async def close(self) -> None:
         """Stop what runs and close the db.
@@ -1240,16 +1235,11 @@ class Engine:
         """Seconds until a restart policy starts ``c`` again, or None: moby's restart
         manager (100 ms, doubled each time up to a minute, back to 100 ms after a run of
         10 s or more); a container the user stopped or killed is not restarted."""
-        policy = hostconfig.restart_policy(c.doc["host_config"])
-        name = policy["Name"]
-        if name == "no" or self.closing or c.stopping or c.removing or c.removed:
+        if self.closing or c.stopping or c.removing or c.removed or c.manually_stopped:
+            return None  # the user's stop or kill cancels the policy until the engine restarts
+        count = c.doc.get("restart_count", 0)
+        if not hostconfig.policy_restarts(c.doc["host_config"], code, False, count):
             return None
-        if c.manually_stopped:
-            return None
-        if name == "on-failure":
-            most = policy["MaximumRetryCount"]
-            if code == 0 or (most and c.doc.get("restart_count", 0) >= most):
-                return None
         ran = (self.now() - c.state["StartedAt"]) / 1e9
         if ran >= 10:
             c.backoff = 0.0

@@ -70,6 +70,24 @@ def restart_policy(host: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def policy_restarts(
+    host: dict[str, Any], exit_code: int, manually_stopped: bool, restart_count: int
+) -> bool:
+    """Whether the restart policy starts a container that ended so (moby's restart manager):
+    ``always`` yes, ``unless-stopped`` unless the user stopped it, ``on-failure`` after a
+    non-zero exit within its count. A stop by the user while the engine runs cancels the
+    policy altogether; the caller says so by passing ``manually_stopped`` only where it counts."""
+    policy = restart_policy(host)
+    name, most = policy["Name"], policy["MaximumRetryCount"]
+    if name == "always":
+        return True
+    if name == "unless-stopped":
+        return not manually_stopped
+    if name == "on-failure":
+        return exit_code != 0 and (not most or restart_count < most)
+    return False
+
+
 def view(stored: dict[str, Any], api_version: str | None, started: bool) -> dict[str, Any]:
     """``HostConfig`` in inspect: every field, Go's zero value where the client sent none."""
     out: dict[str, Any] = {}
